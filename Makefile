@@ -1,0 +1,50 @@
+# manyi 满意 — the two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+DEMO_CITIES    ?= 3
+DEMO_RESPONSES ?= 5000
+
+.PHONY: run test install lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+instance/secret_key:
+	mkdir -p instance
+	$(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > instance/secret_key
+	chmod 600 instance/secret_key
+
+run: install instance/secret_key
+	$(BIN)/manyi db upgrade
+	$(BIN)/manyi demo --if-empty --cities $(DEMO_CITIES) --responses $(DEMO_RESPONSES) --seed 1
+	@echo
+	@echo "manyi is serving on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
+	@echo "Demo logins (random passwords) are in instance/demo-credentials.txt:"
+	@cat instance/demo-credentials.txt
+	@echo
+	MANYI_SECRET_KEY="$$(cat instance/secret_key)" $(BIN)/gunicorn --workers 2 --threads 4 \
+		--bind $(HOST):$(PORT) --access-logformat '%(h)s "%(r)s" %(s)s %(b)s %(M)sms' \
+		'survey:create_app()'
+
+test: install
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+lint: install
+	$(BIN)/ruff check survey analysis tests benchmarks migrations
+
+bench: install
+	$(BIN)/python benchmarks/analysis_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""The ``manyi`` command: a Flask ``FlaskGroup`` bound to ``survey.create_app``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.exc import OperationalError
+
+from survey.db import DatabaseConfigError
+
+
+def _create_app():  # type: ignore[no-untyped-def]
+    from survey import create_app
+
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_version_option=False,
+             load_dotenv=False)
+def cli() -> None:
+    """manyi 满意 — satisfaction measurement for city public services."""
+
+
+@cli.group()
+def db() -> None:
+    """Database migrations."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Bring the database to the newest schema (or REVISION)."""
+    from survey.migrate import upgrade
+
+    upgrade(current_app.config["DATABASE_URL"], revision)
+    click.echo(f"database at {revision}")
+
+
+def _register() -> None:
+    from survey import commands
+
+    commands.register(cli)
+
+
+_register()
+
+
+def main() -> None:
+    """Entry point: turns configuration mistakes into one clear line and exit code 2."""
+    from survey.questionnaires import QuestionnaireError
+
+    try:
+        cli.main(standalone_mode=True)
+    except DatabaseConfigError as exc:
+        click.echo(f"manyi: {exc}", err=True)
+        sys.exit(2)
+    except QuestionnaireError as exc:
+        click.echo(f"manyi: questionnaire error: {exc}", err=True)
+        sys.exit(2)
+    except OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        click.echo(f"manyi: cannot use the database: {reason}", err=True)
+        sys.exit(2)

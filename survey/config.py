@@ -1,0 +1,68 @@
+"""Configuration: one ``Config`` object with defaults, overridden from the environment.
+
+Every setting can be given as ``MANYI_<NAME>`` in the environment, e.g.
+``MANYI_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1/manyi``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = Path(os.environ.get("MANYI_INSTANCE_DIR", REPO_ROOT / "instance"))
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{INSTANCE_DIR / 'manyi.sqlite3'}"
+
+
+@dataclass
+class Config:
+    """All settings of a manyi instance.
+
+    ``SECRET_KEY`` must come from the environment in production; when it is missing a
+    random key is generated per process (sessions then do not survive a restart).
+    """
+
+    DATABASE_URL: str = field(default_factory=_default_database_url)
+    SECRET_KEY: str = field(default_factory=lambda: secrets.token_hex(32))
+    QUESTIONNAIRE_DIR: str = str(REPO_ROOT / "questionnaires")
+    INSTANCE_DIR: str = str(INSTANCE_DIR)
+    TESTING: bool = False
+    WTF_CSRF_ENABLED: bool = True
+    BABEL_DEFAULT_LOCALE: str = "zh_Hans"
+    LANGUAGES: tuple[str, ...] = ("zh_Hans", "en")
+    RATELIMIT_STORAGE_URI: str = "memory://"
+    RATELIMIT_ENABLED: bool = True
+    SESSION_COOKIE_HTTPONLY: bool = True
+    SESSION_COOKIE_SAMESITE: str = "Lax"
+    SESSION_COOKIE_SECURE: bool = False
+    MIN_CELL_SIZE: int = 10
+    SINGLE_PSU: str = "center"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Config:
+        """Build a config from ``MANYI_*`` environment variables plus explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"MANYI_{f.name}")
+            if raw is None:
+                continue
+            if f.type in ("bool", bool):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif f.type in ("int", int):
+                values[f.name] = int(raw)
+            elif f.name == "LANGUAGES":
+                values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
+            else:
+                values[f.name] = raw
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    def flask_mapping(self) -> dict[str, object]:
+        """The settings as Flask ``app.config`` keys."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}

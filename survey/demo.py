@@ -1,0 +1,330 @@
+"""Synthetic demo data: cities, districts, sites of every kind, and questionnaire
+responses over four quarterly waves, with real differences between districts and sites.
+
+Every response goes through :func:`survey.responses.prepare` — the same validation and
+scoring as a real submission — and is then written in batches.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from flask import current_app
+from flask.cli import with_appcontext
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from survey import audit
+from survey.accounts import create_user, random_password
+from survey.db import get_session
+from survey.models import City, District, Response, Site, SiteKind
+from survey.questionnaires import Questionnaire
+from survey.responses import Prepared, SiteRef, bulk_store, prepare
+from survey.waves import recent_waves, wave_bounds, wave_of
+
+CITIES: Sequence[tuple[str, str, str, str, Sequence[tuple[str, str]]]] = (
+    ("hangzhou", "杭州市", "Hangzhou", "浙江省", (
+        ("上城区", "Shangcheng"), ("拱墅区", "Gongshu"), ("西湖区", "Xihu"),
+        ("滨江区", "Binjiang"), ("萧山区", "Xiaoshan"))),
+    ("chengdu", "成都市", "Chengdu", "四川省", (
+        ("锦江区", "Jinjiang"), ("青羊区", "Qingyang"), ("金牛区", "Jinniu"),
+        ("武侯区", "Wuhou"), ("成华区", "Chenghua"))),
+    ("qingdao", "青岛市", "Qingdao", "山东省", (
+        ("市南区", "Shinan"), ("市北区", "Shibei"), ("黄岛区", "Huangdao"),
+        ("崂山区", "Laoshan"))),
+    ("wuhan", "武汉市", "Wuhan", "湖北省", (
+        ("江岸区", "Jiang'an"), ("江汉区", "Jianghan"), ("武昌区", "Wuchang"),
+        ("洪山区", "Hongshan"))),
+    ("xian", "西安市", "Xi'an", "陕西省", (
+        ("新城区", "Xincheng"), ("碑林区", "Beilin"), ("莲湖区", "Lianhu"),
+        ("雁塔区", "Yanta"))),
+    ("xiamen", "厦门市", "Xiamen", "福建省", (
+        ("思明区", "Siming"), ("湖里区", "Huli"), ("集美区", "Jimei"), ("海沧区", "Haicang"))),
+)
+
+# Sites per district by kind, and per city for kinds that are not in every district.
+PER_DISTRICT = {SiteKind.hospital: 1, SiteKind.clinic: 2, SiteKind.elder_care: 2,
+                SiteKind.community_centre: 2}
+PER_CITY = {SiteKind.scenic_spot: 4, SiteKind.dealer: 4}
+SITE_NAMES = {
+    SiteKind.hospital: ("{d}人民医院", "{d} People's Hospital"),
+    SiteKind.clinic: ("{d}第{n}社区卫生服务中心", "{d} Community Health Centre {n}"),
+    SiteKind.elder_care: ("{d}第{n}居家养老服务中心", "{d} Home Elderly Care Centre {n}"),
+    SiteKind.community_centre: ("{d}第{n}街道便民服务中心", "{d} Community Service Centre {n}"),
+    SiteKind.scenic_spot: ("{c}{d}风景区{n}号", "{c} {d} Scenic Area {n}"),
+    SiteKind.dealer: ("{c}{d}汽车服务站{n}号", "{c} {d} Car Service Centre {n}"),
+}
+KIND_CODE = {SiteKind.hospital: "hos", SiteKind.clinic: "cli", SiteKind.elder_care: "eld",
+             SiteKind.community_centre: "com", SiteKind.scenic_spot: "sce",
+             SiteKind.dealer: "dlr"}
+# Share of responses per questionnaire domain.
+DOMAIN_SHARE = {"healthcare": 0.30, "community": 0.22, "elderly_care": 0.16,
+                "tourism": 0.17, "auto_aftersales": 0.15}
+
+COMMENTS = {
+    "healthcare": ["挂号排队时间太长，希望多开几个窗口。", "医生很耐心，解释得很清楚，谢谢！",
+                   "停车太难了，经常找不到车位。", "检查费用能不能提前告知？",
+                   "我叫李明，电话13812345678，想反映一下收费问题。",
+                   "The doctor listened carefully. Waiting area is crowded."],
+    "elderly_care": ["饭菜口味偏咸，希望少油少盐。", "护理员很细心，老人很满意。",
+                     "上门服务时间能不能更灵活一些？", "收费有点高，希望有更多补贴。",
+                     "有事请联系我女儿，邮箱 zhang.family@example.com"],
+    "community": ["办事流程比以前简单多了。", "希望周末也能办理业务。", "工作人员态度很好。",
+                  "网上预约系统经常打不开。", "我是王芳，身份证号110105199003078679，材料被退回了两次。"],
+    "tourism": ["景区厕所不够干净。", "门票价格偏高。", "导游讲解很精彩，下次还来！",
+                "交通指示牌太少，迷路了。", "投诉电话打了没人接，我的微信号 wxid_tour2026",
+                "Beautiful scenery, but signs in English are rare."],
+    "auto_aftersales": ["保养价格有点贵。", "服务顾问很专业，提车准时。",
+                        "等待区有免费咖啡，很舒服。", "车修好后又出现了异响。",
+                        "车牌浙A12345，返修三次还没解决，电话0571-87654321"],
+}
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    cities: int
+    sites: int
+    responses: int
+    seconds: float
+
+
+def create_places(session: Session, n_cities: int, rng: np.random.Generator) -> list[Site]:
+    """Cities with districts and sites of every kind; returns the sites."""
+    sites: list[Site] = []
+    for ci in range(n_cities):
+        if ci < len(CITIES):
+            code, name_zh, name_en, province, districts = CITIES[ci]
+        else:
+            code, name_zh, name_en, province = f"city{ci + 1}", f"示范市{ci + 1}", f"Demo City {ci + 1}", "示范省"
+            districts = tuple((f"第{i + 1}区", f"District {i + 1}") for i in range(4))
+        city = City(code=code, name_zh=name_zh, name_en=name_en, province_zh=province)
+        session.add(city)
+        session.flush()
+        dist_rows = []
+        for di, (dzh, den) in enumerate(districts, 1):
+            d = District(city_id=city.id, code=f"{code}-{di:02d}", name_zh=dzh, name_en=den,
+                         population=int(rng.integers(300_000, 1_200_000)))
+            session.add(d)
+            dist_rows.append(d)
+        session.flush()
+
+        def add(kind: SiteKind, d: District, n: int) -> None:
+            zh, en = SITE_NAMES[kind]
+            s = Site(code=f"{d.code}-{KIND_CODE[kind]}{n}", kind=kind.value, city_id=city.id,
+                     district_id=d.id,
+                     name_zh=zh.format(c=name_zh.removesuffix("市"), d=d.name_zh, n=n),
+                     name_en=en.format(c=name_en, d=d.name_en, n=n))
+            session.add(s)
+            sites.append(s)
+
+        for d in dist_rows:
+            for kind, count in PER_DISTRICT.items():
+                for n in range(1, count + 1):
+                    add(kind, d, n)
+        for kind, count in PER_CITY.items():
+            for n in range(1, count + 1):
+                add(kind, dist_rows[(n - 1) % len(dist_rows)], n)
+    session.flush()
+    return sites
+
+
+def _choice_probabilities(n: int, skew: float = 0.0) -> np.ndarray:
+    p = np.exp(skew * np.linspace(-1, 1, n)) if n else np.ones(0)
+    return p / p.sum()
+
+
+@dataclass(frozen=True)
+class _ItemPlan:
+    item_id: str
+    kind: str
+    low: int = 0
+    high: int = 0
+    na: bool = False
+    reverse: bool = False
+    values: tuple[str, ...] = ()
+    cumulative: tuple[float, ...] = ()
+    required: bool = False
+
+
+def _plan(q: Questionnaire) -> list[_ItemPlan]:
+    """What the generator needs of each item, computed once per questionnaire."""
+    plans = []
+    for item in q.items:
+        if item.type in ("scale", "nps"):
+            scale = q.scale_for(item)
+            plans.append(_ItemPlan(item.id, "scale", scale.min, scale.max, scale.na,
+                                   item.reverse))
+        elif item.type in ("single", "multi"):
+            values = tuple(o.value for o in item.options if o.value != "under_14")
+            skew = -0.3 if item.id == "age_band" else 0.0
+            cumulative = tuple(np.cumsum(_choice_probabilities(len(values), skew)).tolist())
+            plans.append(_ItemPlan(item.id, item.type, values=values, cumulative=cumulative,
+                                   required=item.required))
+        else:
+            plans.append(_ItemPlan(item.id, item.type))
+    return plans
+
+
+def synthetic_answers(q: Questionnaire, latent: float, rng: np.random.Generator,
+                      comments: Sequence[str], plan: Sequence[_ItemPlan] | None = None
+                      ) -> dict[str, Any]:
+    """Plausible answers for one respondent whose satisfaction is ``latent`` (≈ N(0, 1)).
+
+    Visits items in order so ``show_if`` sees the answers before it.
+    """
+    answers: dict[str, Any] = {}
+    plan = plan if plan is not None else _plan(q)
+    uniform = rng.random(len(plan) * 2).tolist()
+    normal = rng.standard_normal(len(plan)).tolist()
+    for k, p in enumerate(plan):
+        if not q.is_visible(p.item_id, answers):
+            continue
+        u = uniform[2 * k]
+        if p.kind == "scale":
+            if p.na and uniform[2 * k + 1] < 0.04:
+                answers[p.item_id] = "na"
+                continue
+            span = p.high - p.low
+            x = p.low + 0.72 * span + span * (0.16 * latent + 0.12 * normal[k])
+            if p.reverse:
+                x = p.high + p.low - x
+            answers[p.item_id] = min(max(round(x), p.low), p.high)
+        elif p.kind == "single":
+            index = next(i for i, c in enumerate(p.cumulative) if u <= c or i == len(p.values) - 1)
+            answers[p.item_id] = p.values[index]
+        elif p.kind == "multi":
+            k_pick = int(u * (min(3, len(p.values)) + 1))
+            if k_pick or p.required:
+                picked = rng.choice(len(p.values), size=max(k_pick, 1), replace=False)
+                answers[p.item_id] = [p.values[i] for i in sorted(picked)]
+        elif p.kind == "text" and comments and u < 0.12:
+            answers[p.item_id] = comments[int(uniform[2 * k + 1] * len(comments))]
+    return answers
+
+
+def generate_responses(questionnaires: Mapping[str, Questionnaire], sites: Sequence[SiteRef],
+                       n: int, rng: np.random.Generator, waves: Sequence[str]) -> list[Prepared]:
+    """``n`` prepared (validated, scored) synthetic responses."""
+    by_kind: dict[str, list[SiteRef]] = {}
+    for s in sites:
+        by_kind.setdefault(s.kind, []).append(s)
+    site_map = {s.code: s for s in sites}
+    # Fixed effects: city, district, site (on the latent satisfaction scale).
+    city_fx = {c: rng.normal(0, 0.25) for c in sorted({s.city_id for s in sites})}
+    district_fx = {d: rng.normal(0, 0.3) for d in sorted({s.district_id for s in sites})}
+    site_fx = {s.code: rng.normal(0, 0.35) for s in sites}
+    qs = [q for q in questionnaires.values() if any(k in by_kind for k in q.site_kinds)]
+    shares = np.array([DOMAIN_SHARE.get(q.domain, 0.1) for q in qs])
+    counts = rng.multinomial(n, shares / shares.sum())
+    prepared: list[Prepared] = []
+    for q, count in zip(qs, counts, strict=True):
+        eligible = [s for k in q.site_kinds for s in by_kind.get(k, [])]
+        eligible.sort(key=lambda s: s.code)
+        comments = COMMENTS.get(q.domain, [])
+        plan = _plan(q)
+        site_idx = rng.integers(len(eligible), size=count)
+        wave_idx = rng.integers(len(waves), size=count)
+        noise = rng.standard_normal(count)
+        for i in range(count):
+            site = eligible[site_idx[i]]
+            wave = waves[wave_idx[i]]
+            latent = (city_fx[site.city_id] + district_fx[site.district_id]
+                      + site_fx[site.code] + 0.08 * wave_idx[i] + 0.8 * noise[i])
+            start, end = wave_bounds(wave)
+            day = start + timedelta(days=int(rng.integers((end - start).days)))
+            submitted = day + timedelta(hours=float(rng.uniform(8, 21)))
+            started = submitted - timedelta(seconds=float(rng.lognormal(np.log(200), 0.4)))
+            payload = {
+                "client_uuid": str(uuid.UUID(bytes=rng.bytes(16), version=4)),
+                "questionnaire": q.id, "version": q.version, "site": site.code,
+                "answers": synthetic_answers(q, latent, rng, comments, plan),
+                "consent_version": q.consent_version, "channel": "web",
+                "started_at": started.astimezone(UTC).isoformat(),
+                "submitted_at": submitted.astimezone(UTC).isoformat(),
+            }
+            prepared.append(prepare(questionnaires, payload, site_map,
+                                    now=end + timedelta(days=1)))
+    order = rng.permutation(len(prepared))
+    return [prepared[i] for i in order]
+
+
+def has_data(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(City))) or bool(
+        session.scalar(select(func.count()).select_from(Response)))
+
+
+def load_demo(session: Session, questionnaires: Mapping[str, Questionnaire], *, cities: int,
+              responses: int, seed: int, end_wave: str | None = None,
+              waves: int = 4) -> DemoResult:
+    """Create demo places and ``responses`` responses; deterministic for a seed and
+    ``end_wave`` (default: the current wave). Commits."""
+    import time
+
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    sites = create_places(session, cities, rng)
+    refs = [SiteRef.of(s) for s in sites]
+    end = end_wave or wave_of(datetime.now(UTC))
+    wave_list = recent_waves(wave_bounds(end)[0], waves)
+    prepared = generate_responses(questionnaires, refs, responses, rng, wave_list)
+    bulk_store(session, prepared)
+    session.commit()
+    return DemoResult(cities, len(sites), len(prepared), time.perf_counter() - t0)
+
+
+def create_demo_accounts(session: Session, credentials_path: Path) -> list[tuple[str, str, str]]:
+    """A demo admin, a researcher and one official per city, with random passwords
+    written to ``credentials_path`` (mode 600). Commits."""
+    rows: list[tuple[str, str, str]] = []
+    specs = [("admin@manyi.demo", "admin", None), ("researcher@manyi.demo", "researcher", None)]
+    specs += [(f"official.{c.code}@manyi.demo", "official", c.code)
+              for c in session.scalars(select(City).order_by(City.id))]
+    for email, role, city in specs:
+        password = random_password()
+        create_user(session, email=email, password=password, role=role, city_code=city)
+        rows.append((email, role, password))
+    audit.record(session, "demo_accounts_created", actor="cli", count=len(rows))
+    session.commit()
+    credentials_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(credentials_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("# manyi demo logins (random; regenerate by deleting instance/ and `make run`)\n")
+        fh.write("# log in at http://127.0.0.1:5000/auth/login\n")
+        for email, role, password in rows:
+            fh.write(f"{role:<11} {email:<32} {password}\n")
+    return rows
+
+
+@click.command("demo")
+@click.option("--cities", default=3, show_default=True, type=click.IntRange(1, 50))
+@click.option("--responses", default=5000, show_default=True, type=click.IntRange(0))
+@click.option("--seed", default=1, show_default=True, type=int)
+@click.option("--end-wave", default=None, help="Last wave, e.g. 2026Q4 (default: current)")
+@click.option("--if-empty", is_flag=True, help="Do nothing when the database has data.")
+@click.option("--no-accounts", is_flag=True, help="Do not create demo accounts.")
+@with_appcontext
+def demo_command(cities: int, responses: int, seed: int, end_wave: str | None,
+                 if_empty: bool, no_accounts: bool) -> None:
+    """Load synthetic demo cities, sites and responses."""
+    session = get_session()
+    if has_data(session):
+        if if_empty:
+            click.echo("demo: the database already has data; nothing done")
+            return
+        raise click.ClickException("the database already has data (use --if-empty to skip)")
+    result = load_demo(session, current_app.extensions["manyi.questionnaires"], cities=cities,
+                       responses=responses, seed=seed, end_wave=end_wave)
+    click.echo(f"demo: {result.cities} cities, {result.sites} sites, "
+               f"{result.responses} responses in {result.seconds:.1f} s")
+    if not no_accounts:
+        path = Path(current_app.config["INSTANCE_DIR"]) / "demo-credentials.txt"
+        create_demo_accounts(session, path)
+        click.echo(f"demo: accounts written to {path}")

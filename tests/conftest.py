@@ -1,0 +1,99 @@
+"""Shared fixtures: a migrated database per backend (SQLite always, PostgreSQL when
+``MANYI_TEST_DATABASE_URL`` is set), emptied before every test, and the app on it."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from survey import create_app
+from survey.migrate import upgrade
+from survey.models import Base
+
+PG_URL = os.environ.get("MANYI_TEST_DATABASE_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+def worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+
+
+def fresh_pg_database(suffix: str) -> str:
+    """Create (or re-create) an empty PostgreSQL database next to the test one."""
+    assert PG_URL
+    base = make_url(PG_URL)
+    name = re.sub(r"\W", "_", f"{base.database}_{suffix}_{worker_id()}")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
+def fresh_database(backend: str, tmp_dir: Path, suffix: str) -> str:
+    if backend == "sqlite":
+        path = tmp_dir / f"{suffix}.sqlite3"
+        path.unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    return fresh_pg_database(suffix)
+
+
+@pytest.fixture(scope="session")
+def migrated_urls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    tmp = tmp_path_factory.mktemp("db")
+    urls = {}
+    for backend in BACKENDS:
+        url = fresh_database(backend, tmp, "suite")
+        upgrade(url)
+        urls[backend] = url
+    return urls
+
+
+def empty_all_tables(url: str) -> None:
+    engine = create_engine(url)
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables)
+                              + " RESTART IDENTITY CASCADE"))
+        else:
+            for t in tables:
+                conn.execute(text(f'DELETE FROM "{t}"'))
+    engine.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend: str, migrated_urls: dict[str, str]) -> str:
+    url = migrated_urls[backend]
+    empty_all_tables(url)
+    return url
+
+
+@pytest.fixture
+def app_config(db_url: str, tmp_path: Path) -> dict[str, object]:
+    return {"DATABASE_URL": db_url, "TESTING": True, "SECRET_KEY": "test-secret",
+            "RATELIMIT_ENABLED": False, "INSTANCE_DIR": str(tmp_path)}
+
+
+@pytest.fixture
+def app(app_config: dict[str, object]) -> Iterator:
+    application = create_app(app_config)
+    yield application
+    application.extensions["manyi.engine"].dispose()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
