@@ -34,7 +34,7 @@ run: install instance/secret_key
 	@cat instance/demo-credentials.txt
 	@echo
 	MANYI_SECRET_KEY="$$(cat instance/secret_key)" $(BIN)/gunicorn --workers 2 --threads 4 \
-		--bind $(HOST):$(PORT) --access-logformat '%(h)s "%(r)s" %(s)s %(b)s %(M)sms' \
+		--bind $(HOST):$(PORT) --access-logfile - --access-logformat '"%(m)s %(U)s" %(s)s %(b)s %(M)sms' \
 		'survey:create_app()'
 
 test: install

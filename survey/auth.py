@@ -69,7 +69,8 @@ def login():  # type: ignore[no-untyped-def]
         session = get_session()
         email = form.email.data.strip().lower()
         user = session.scalar(select(User).where(func.lower(User.email) == email))
-        if user is not None and user.active and verify_password(user.password_hash, form.password.data):
+        if (user is not None and user.active
+                and verify_password(user.password_hash, form.password.data)):
             login_user(LoginUser(user))
             audit.record(session, "login", actor=user.email, user_id=user.id, city_id=user.city_id)
             session.commit()

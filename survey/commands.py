@@ -24,7 +24,8 @@ def users() -> None:
 
 @users.command("create")
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(["admin", "official", "researcher", "agency"]))
+@click.option("--role", required=True,
+              type=click.Choice(["admin", "official", "researcher", "agency"]))
 @click.option("--city", "city_code", help="City code (officials)")
 @click.option("--agency", "agency_code", help="Agency code (agency users)")
 @with_appcontext

@@ -78,7 +78,8 @@ COMMENTS = {
                      "上门服务时间能不能更灵活一些？", "收费有点高，希望有更多补贴。",
                      "有事请联系我女儿，邮箱 zhang.family@example.com"],
     "community": ["办事流程比以前简单多了。", "希望周末也能办理业务。", "工作人员态度很好。",
-                  "网上预约系统经常打不开。", "我是王芳，身份证号110105199003078679，材料被退回了两次。"],
+                  "网上预约系统经常打不开。",
+                  "我是王芳，身份证号110105199003078679，材料被退回了两次。"],
     "tourism": ["景区厕所不够干净。", "门票价格偏高。", "导游讲解很精彩，下次还来！",
                 "交通指示牌太少，迷路了。", "投诉电话打了没人接，我的微信号 wxid_tour2026",
                 "Beautiful scenery, but signs in English are rare."],
@@ -96,6 +97,16 @@ class DemoResult:
     seconds: float
 
 
+def _add_site(session: Session, city: City, kind: SiteKind, d: District, n: int) -> Site:
+    zh, en = SITE_NAMES[kind]
+    site = Site(code=f"{d.code}-{KIND_CODE[kind]}{n}", kind=kind.value, city_id=city.id,
+                district_id=d.id,
+                name_zh=zh.format(c=city.name_zh.removesuffix("市"), d=d.name_zh, n=n),
+                name_en=en.format(c=city.name_en, d=d.name_en, n=n))
+    session.add(site)
+    return site
+
+
 def create_places(session: Session, n_cities: int, rng: np.random.Generator) -> list[Site]:
     """Cities with districts and sites of every kind; returns the sites."""
     sites: list[Site] = []
@@ -103,7 +114,8 @@ def create_places(session: Session, n_cities: int, rng: np.random.Generator) -> 
         if ci < len(CITIES):
             code, name_zh, name_en, province, districts = CITIES[ci]
         else:
-            code, name_zh, name_en, province = f"city{ci + 1}", f"示范市{ci + 1}", f"Demo City {ci + 1}", "示范省"
+            code, name_zh, name_en = f"city{ci + 1}", f"示范市{ci + 1}", f"Demo City {ci + 1}"
+            province = "示范省"
             districts = tuple((f"第{i + 1}区", f"District {i + 1}") for i in range(4))
         city = City(code=code, name_zh=name_zh, name_en=name_en, province_zh=province)
         session.add(city)
@@ -116,22 +128,14 @@ def create_places(session: Session, n_cities: int, rng: np.random.Generator) -> 
             dist_rows.append(d)
         session.flush()
 
-        def add(kind: SiteKind, d: District, n: int) -> None:
-            zh, en = SITE_NAMES[kind]
-            s = Site(code=f"{d.code}-{KIND_CODE[kind]}{n}", kind=kind.value, city_id=city.id,
-                     district_id=d.id,
-                     name_zh=zh.format(c=name_zh.removesuffix("市"), d=d.name_zh, n=n),
-                     name_en=en.format(c=name_en, d=d.name_en, n=n))
-            session.add(s)
-            sites.append(s)
-
         for d in dist_rows:
             for kind, count in PER_DISTRICT.items():
                 for n in range(1, count + 1):
-                    add(kind, d, n)
+                    sites.append(_add_site(session, city, kind, d, n))
         for kind, count in PER_CITY.items():
             for n in range(1, count + 1):
-                add(kind, dist_rows[(n - 1) % len(dist_rows)], n)
+                district = dist_rows[(n - 1) % len(dist_rows)]
+                sites.append(_add_site(session, city, kind, district, n))
     session.flush()
     return sites
 

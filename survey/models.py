@@ -16,8 +16,8 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
-    MetaData,
     Integer,
+    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -275,3 +275,44 @@ class Draft(Base):
                                                  index=True)
 
     site: Mapped[Site] = relationship()
+
+
+class Batch(Base):
+    """One file of interviews uploaded by a measurement agency, with its screening report
+    and acceptance (采信) decision.
+
+    ``row_errors`` lists the rows that were not stored (``{row, column, reason}``, rows
+    numbered from 1 = the first data row after the header). ``response_rows`` maps the
+    stored rows to their responses (``[[row, response_id], …]``). ``auto_decision`` is
+    what the rules of :mod:`survey.acceptance` say; ``final_decision`` stays ``None`` until
+    an admin confirms or overrides it, and only then do the rows leave ``pending``.
+    ``Response.batch_id`` refers to ``batch.id`` without a database foreign key (see
+    docs/agencies.md).
+    """
+
+    __tablename__ = "batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"), index=True)
+    wave: Mapped[str | None] = mapped_column(String(8))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    n_valid: Mapped[int] = mapped_column(Integer, default=0)
+    n_invalid: Mapped[int] = mapped_column(Integer, default=0)
+    n_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    row_errors: Mapped[list] = mapped_column(JSON, default=list)
+    response_rows: Mapped[list] = mapped_column(JSON, default=list)
+    report: Mapped[dict] = mapped_column(JSON, default=dict)
+    auto_decision: Mapped[str] = mapped_column(String(16))
+    decision_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    final_decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    override_reason: Mapped[str | None] = mapped_column(Text)
+
+    agency: Mapped[Agency] = relationship()
+    city: Mapped[City] = relationship()

@@ -83,7 +83,8 @@ def test_demo_data_is_realistic_and_scored_like_a_real_submission(db_url):
         kinds = set(session.scalars(select(Site.kind).distinct()))
         assert kinds == {"hospital", "clinic", "elder_care", "community_centre",
                          "scenic_spot", "dealer"}
-        waves = dict(session.execute(select(Response.wave, func.count()).group_by(Response.wave)).all())
+        waves = dict(session.execute(
+            select(Response.wave, func.count()).group_by(Response.wave)).all())
         assert sorted(waves) == ["2026Q1", "2026Q2", "2026Q3", "2026Q4"]
         assert set(session.scalars(select(Response.questionnaire).distinct())) == set(qs)
         assert session.scalar(select(func.count()).select_from(Answer).where(Answer.is_na)) > 0

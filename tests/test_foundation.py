@@ -84,7 +84,8 @@ def test_client_uuid_is_unique_in_the_database(db_url):
     engine.dispose()
 
 
-def _manyi(*args: str, env: dict[str, str], stdin: str | None = None) -> subprocess.CompletedProcess:
+def _manyi(*args: str, env: dict[str, str],
+           stdin: str | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([MANYI, *args], capture_output=True, text=True, env=env,
                           input=stdin, cwd=REPO, timeout=120)
 
