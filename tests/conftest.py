@@ -21,7 +21,9 @@ BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 
 
 def worker_id() -> str:
-    return os.environ.get("PYTEST_XDIST_WORKER", "main")
+    """Unique per test process, so parallel runs never drop each other's databases."""
+    return f'{os.environ.get("PYTEST_XDIST_WORKER", "main")}_{os.getpid()}'
+
 
 
 def fresh_pg_database(suffix: str) -> str:
