@@ -99,17 +99,34 @@ def survey_url_for_site(site_code: str, questionnaire: str) -> str:
     return url_for("respond.start", qid=questionnaire, site=site_code, _external=True)
 
 
+def _questionnaires_at(site: Site) -> list[Questionnaire]:
+    return [q for q in current_app.extensions["manyi.questionnaires"].values()
+            if site.kind in q.site_kinds]
+
+
+@bp.route("/sites/<code>")
+def site_landing(code: str):  # type: ignore[no-untyped-def]
+    """Where a site's QR code leads when several questionnaires are asked there (a
+    community centre serves both community services and elderly care)."""
+    site = site_by_code(get_session(), code)
+    if site is None or not _questionnaires_at(site):
+        abort(404)
+    return render_template("respond/site.html", site=site, questionnaires=_questionnaires_at(site))
+
+
 @bp.route("/sites/<code>/qr")
 def site_qr(code: str) -> Response:
-    """The site's QR code (SVG, or PNG with ``?format=png``), pointing at its survey."""
+    """The site's QR code (SVG, or PNG with ``?format=png``): the survey's URL when one
+    questionnaire is asked at the site, else the site's page that lets people choose."""
     site = site_by_code(get_session(), code)
     if site is None:
         abort(404)
-    qids = [q.id for q in current_app.extensions["manyi.questionnaires"].values()
-            if site.kind in q.site_kinds]
-    if not qids:
+    qs = _questionnaires_at(site)
+    if not qs:
         abort(404)
-    qr = segno.make(survey_url_for_site(site.code, qids[0]), error="m")
+    target = (survey_url_for_site(site.code, qs[0].id) if len(qs) == 1
+              else url_for("respond.site_landing", code=site.code, _external=True))
+    qr = segno.make(target, error="m")
     buf = io.BytesIO()
     if request.args.get("format") == "png":
         qr.save(buf, kind="png", scale=8, border=2)

@@ -26,17 +26,33 @@ def worker_id() -> str:
 
 
 
+CREATED_PG_DATABASES: set[str] = set()
+
+
+def _pg_admin(statements: list[str]) -> None:
+    assert PG_URL
+    admin = create_engine(make_url(PG_URL), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        for statement in statements:
+            conn.execute(text(statement))
+    admin.dispose()
+
+
 def fresh_pg_database(suffix: str) -> str:
-    """Create (or re-create) an empty PostgreSQL database next to the test one."""
+    """Create (or re-create) an empty PostgreSQL database next to the test one; it is
+    dropped when the test session ends."""
     assert PG_URL
     base = make_url(PG_URL)
     name = re.sub(r"\W", "_", f"{base.database}_{suffix}_{worker_id()}")
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+    _pg_admin([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'])
+    CREATED_PG_DATABASES.add(name)
     return base.set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if CREATED_PG_DATABASES:
+        _pg_admin([f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+                   for name in sorted(CREATED_PG_DATABASES)])
 
 
 def fresh_database(backend: str, tmp_dir: Path, suffix: str) -> str:

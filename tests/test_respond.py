@@ -497,6 +497,18 @@ def test_the_site_qr_code_as_png(client, sites):
     assert response.data == buf.getvalue()
 
 
+def test_a_site_with_several_questionnaires_gets_a_chooser(client, sites):
+    code = sites["community_centre"]
+    response = client.get(f"/sites/{code}/qr")
+    buf = io.BytesIO()
+    segno.make(f"http://localhost/sites/{code}", error="m").save(
+        buf, kind="svg", scale=6, border=2, xmldecl=False)
+    assert response.data == buf.getvalue()
+    html = client.get(f"/sites/{code}").text
+    assert f"/s/community?site={code}" in html and f"/s/elderly_care?site={code}" in html
+    assert client.get(f"/s/elderly_care?site={code}").status_code == 200
+
+
 def test_an_unknown_site_has_no_qr_code(client, sites):
     assert client.get("/sites/nope/qr").status_code == 404
 
