@@ -45,9 +45,20 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
 
     app.extensions["manyi.questionnaires"] = load_questionnaires(config.QUESTIONNAIRE_DIR)
 
-    from survey import admin, api, auth, dashboard, export, respond, static_assets
+    from survey import (
+        admin,
+        agency,
+        agency_api,
+        api,
+        auth,
+        dashboard,
+        export,
+        respond,
+        static_assets,
+    )
 
-    for module in (respond, auth, dashboard, export, api, admin, static_assets):
+    for module in (respond, auth, dashboard, export, api, admin, static_assets, agency,
+                   agency_api):
         app.register_blueprint(module.bp)
     auth.init_login(app)
 

@@ -52,12 +52,17 @@ def init_login(app: Flask) -> None:
         return LoginUser(user) if user is not None and user.active else None
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
+HOME_BY_ROLE = {"admin": "dashboard.index", "official": "dashboard.index",
+                "researcher": "export.index", "agency": "agency.batches"}
+
+
+def _safe_next(target: str | None, role: str) -> str:
+    """``next`` when it is a path on this site, else the role's home page."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc:
             return target
-    return url_for("dashboard.index")
+    return url_for(HOME_BY_ROLE.get(role, "respond.index"))
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -74,7 +79,7 @@ def login():  # type: ignore[no-untyped-def]
             login_user(LoginUser(user))
             audit.record(session, "login", actor=user.email, user_id=user.id, city_id=user.city_id)
             session.commit()
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(_safe_next(request.args.get("next"), user.role))
         audit.record(session, "login_failed", actor=email)
         session.commit()
         error = _l("Email or password is wrong.")

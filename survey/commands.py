@@ -11,10 +11,13 @@ from survey.db import get_session
 
 
 def register(cli: click.Group) -> None:
-    cli.add_command(users)
-    from survey import demo
+    """Add every sub-command (imported here: the modules import the app's models)."""
+    from survey.agency_cli import agency_group
+    from survey.demo import demo_command
+    from survey.export_cli import export_command
 
-    cli.add_command(demo.demo_command)
+    for command in (users, demo_command, agency_group, export_command):
+        cli.add_command(command)
 
 
 @click.group()

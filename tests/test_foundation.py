@@ -128,3 +128,32 @@ def test_security_headers_forbid_other_origins(client):
     csp = response.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def _login(client, email: str, password: str, next_url: str | None = None):  # type: ignore[no-untyped-def]
+    import re
+
+    html = client.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    url = "/auth/login" + (f"?next={next_url}" if next_url else "")
+    return client.post(url, data={"email": email, "password": password, "csrf_token": token})
+
+
+@pytest.mark.parametrize("role, home", [("admin", "/dashboard/"), ("researcher", "/export/"),
+                                        ("agency", "/agency/batches")])
+def test_login_lands_on_the_role_home_and_ignores_foreign_next(app, client, role, home):
+    from survey.accounts import create_user
+    from survey.db import get_session
+    from survey.models import Agency
+
+    with app.app_context():
+        session = get_session()
+        session.add(Agency(code="ag1", name="Agency One"))
+        session.flush()
+        create_user(session, email=f"{role}@x.cn", password="correct horse battery",
+                    role=role, agency_code="ag1" if role == "agency" else None)
+        session.commit()
+    response = _login(client, f"{role}@x.cn", "correct horse battery",
+                      next_url="https://evil.example/")
+    assert response.status_code == 302
+    assert response.headers["Location"] == home
