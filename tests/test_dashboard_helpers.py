@@ -1,0 +1,73 @@
+"""Shared helpers of the dashboard tests (no tests here): log in through the real
+CSRF-protected form, demo data, rows fetched independently of survey.stats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import numpy as np
+from sqlalchemy import create_engine, text
+
+from survey.accounts import create_user
+from survey.db import get_session
+from survey.demo import load_demo
+
+PASSWORD = "correct horse battery"
+CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'
+                     r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_token(client, path: str = "/auth/login") -> str:  # type: ignore[no-untyped-def]
+    html = client.get(path).get_data(as_text=True)
+    m = CSRF_RE.search(html) or re.search(r'id="csrf_token"[^>]*value="([^"]+)"', html)
+    assert m, "no CSRF token on the login page"
+    return next(g for g in m.groups() if g)
+
+
+def login(client, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+    """Log in through the form (with its CSRF token unless the app disabled CSRF)."""
+    data = {"email": email, "password": password}
+    if client.application.config.get("WTF_CSRF_ENABLED", True):
+        data["csrf_token"] = csrf_token(client)
+    return client.post("/auth/login", data=data)
+
+
+def setup_demo(app, *, cities: int = 2, responses: int = 2000) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    """Demo data and accounts: an admin, a researcher, an official per city."""
+    with app.app_context():
+        session = get_session()
+        load_demo(session, app.extensions["manyi.questionnaires"], cities=cities,
+                  responses=responses, seed=1, end_wave="2026Q4")
+        create_user(session, email="admin@test.cn", password=PASSWORD, role="admin")
+        create_user(session, email="researcher@test.cn", password=PASSWORD, role="researcher")
+        codes = [c for (c,) in session.execute(text("SELECT code FROM city ORDER BY id"))]
+        for code in codes:
+            create_user(session, email=f"official.{code}@test.cn", password=PASSWORD,
+                        role="official", city_code=code)
+        session.commit()
+    return {"cities": codes}
+
+
+def fetch(url: str, sql: str, **params: object) -> dict[str, np.ndarray]:
+    """Rows of ``sql`` as numpy columns, straight from the database."""
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        result = conn.execute(text(sql), params)
+        names = list(result.keys())
+        rows = result.all()
+    engine.dispose()
+    return {n: np.array([r[i] for r in rows], dtype=object) for i, n in enumerate(names)}
+
+
+def floats(column: np.ndarray) -> np.ndarray:
+    return np.array([np.nan if v is None else float(v) for v in column])
+
+
+def read_csv(response) -> list[list[str]]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200, response.status_code
+    assert response.mimetype == "text/csv"
+    assert response.headers["Content-Disposition"].startswith("attachment;")
+    body = response.get_data(as_text=True).lstrip("\ufeff")
+    return list(csv.reader(io.StringIO(body)))
