@@ -277,6 +277,35 @@ def _with_interval(e: Estimate, method: str) -> Estimate:
     return Estimate(p, se, low, high, e.confidence_level, e.df, e.n, e.n_effective, e.design_effect)
 
 
+def proportion_from_psu_totals(
+    totals: PsuTotals,
+    *,
+    method: ProportionMethod = "logit",
+    single_psu: SinglePsu = "error",
+    confidence_level: float = 0.95,
+) -> EstimateOrDomains:
+    """Proportion from per-PSU sums of a 0/1 indicator (``sum_wy`` = Σw over rows with the
+    level): the same linearised estimate as :func:`mean_from_psu_totals`, with the
+    proportion interval of ``method`` (see :func:`proportion`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from analysis import PsuTotals
+    >>> t = PsuTotals(stratum=np.zeros(4), sum_wy=np.array([1.0, 0, 1, 1]),
+    ...               sum_w=np.ones(4), n=np.ones(4))
+    >>> e = proportion_from_psu_totals(t)
+    >>> e.estimate, round(e.ci_low, 4), round(e.ci_high, 4)
+    (0.75, 0.0413, 0.9952)
+    """
+    if method not in PROPORTION_METHODS:
+        raise ValueError(f"`method` must be one of {PROPORTION_METHODS}, got {method!r}")
+    raw = mean_from_psu_totals(totals, single_psu=single_psu, confidence_level=confidence_level)
+    if isinstance(raw, Estimate):
+        return _with_interval(raw, method)
+    return {key: _with_interval(value, method) for key, value in raw.items()}
+
+
 def proportion(
     y: ArrayLike,
     level: object,
@@ -320,10 +349,9 @@ def proportion(
     totals = psu_totals(
         indicator, weights=weights, strata=strata, clusters=clusters, fpc=fpc, by=by, where=where
     )
-    raw = mean_from_psu_totals(totals, single_psu=single_psu, confidence_level=confidence_level)
-    if isinstance(raw, Estimate):
-        return _with_interval(raw, method)
-    return {key: _with_interval(value, method) for key, value in raw.items()}
+    return proportion_from_psu_totals(
+        totals, method=method, single_psu=single_psu, confidence_level=confidence_level
+    )
 
 
 def difference(a: Estimate, b: Estimate | float) -> Difference:

@@ -156,6 +156,9 @@ class Response(Base):
     __tablename__ = "response"
     __table_args__ = (
         Index("ix_response_city_q_wave", "city_id", "questionnaire", "wave", "status"),
+        Index("ix_response_dashboard", "city_id", "status", "questionnaire", "wave",
+              "district_id", "site_id",
+              postgresql_include=["final_weight", "overall_score", "satisfied"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

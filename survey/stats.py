@@ -31,7 +31,6 @@ from sqlalchemy.orm import Session
 
 import analysis
 from analysis import Difference, Estimate, PsuTotals
-from analysis.estimators import _with_interval
 from survey.models import Answer, Response, ResponseStatus, Score, Site
 
 OVERALL = "overall"
@@ -212,21 +211,13 @@ def estimate_cells(totals: PsuTotals, *, single_psu: str, min_cell: int,
                          sum_w=totals.sum_w[:, keep], n=totals.n[:, keep],
                          sum_wyy=None if totals.sum_wyy is None else totals.sum_wyy[:, keep],
                          domains=tuple(domains[j] for j in keep))
-        result = analysis.mean_from_psu_totals(kept, single_psu=single_psu)  # type: ignore[arg-type]
+        estimator = (analysis.proportion_from_psu_totals if proportion
+                     else analysis.mean_from_psu_totals)
+        result = estimator(kept, single_psu=single_psu)  # type: ignore[arg-type]
         assert isinstance(result, dict)
         for d, e in result.items():
-            if proportion:
-                e = proportion_interval(e)
             cells[_unwrap(d)] = Cell(e.n, e, min_cell)
     return cells
-
-
-def proportion_interval(e: Estimate) -> Estimate:
-    """The logit interval of :func:`analysis.proportion` for a mean of a 0/1 variable.
-
-    Wraps the private ``analysis.estimators._with_interval`` until analysis exposes a public
-    ``proportion_from_psu_totals`` (requested from its owner)."""
-    return _with_interval(e, "logit")
 
 
 def _unwrap(domain: tuple) -> Any:

@@ -157,3 +157,16 @@ def test_login_lands_on_the_role_home_and_ignores_foreign_next(app, client, role
                       next_url="https://evil.example/")
     assert response.status_code == 302
     assert response.headers["Location"] == home
+
+
+def test_the_migrations_build_exactly_the_models(backend, tmp_path):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    url = fresh_database(backend, tmp_path, "compare")
+    upgrade(url)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    engine.dispose()
+    assert diff == []
