@@ -362,16 +362,17 @@ def importance_performance(session: Session, scope: Scope, filters: Filters,
     rows = session.execute(stmt).all()
     if not rows:
         return Ipa(dims, None, 0, "no data")
-    table = np.array(rows, dtype=object)
-    ids = table[:, 0].astype(np.int64)
-    dim_code = np.searchsorted(np.asarray(dims), table[:, 3].astype(str))
+    # Columns via zip: numpy probing SQLAlchemy Row objects one by one is 10x slower.
+    id_col, weight_col, overall_col, dim_col, value_col = zip(*rows, strict=True)
+    ids = np.fromiter(id_col, dtype=np.int64, count=len(rows))
+    dim_code = np.searchsorted(np.asarray(dims), np.asarray(dim_col, dtype=str))
     respondents, row_index = np.unique(ids, return_inverse=True)
     matrix = np.full((respondents.size, len(dims)), np.nan)
-    matrix[row_index, dim_code] = table[:, 4].astype(float)
+    matrix[row_index, dim_code] = np.fromiter(value_col, dtype=float, count=len(rows))
     weight = np.zeros(respondents.size)
-    weight[row_index] = table[:, 1].astype(float)
+    weight[row_index] = np.fromiter(weight_col, dtype=float, count=len(rows))
     overall = np.zeros(respondents.size)
-    overall[row_index] = table[:, 2].astype(float)
+    overall[row_index] = np.fromiter(overall_col, dtype=float, count=len(rows))
     complete = ~np.isnan(matrix).any(axis=1)
     n = int(complete.sum())
     if n < max(min_cell, len(dims) + 2):
