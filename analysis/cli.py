@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.design import SINGLE_PSU_CHOICES
 from analysis.estimators import mean, proportion
 from analysis.results import Estimate
 
@@ -59,7 +60,7 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--cluster", help="PSU column (nested in strata)")
         sub.add_argument("--fpc", help="population PSUs per stratum (>1) or sampling fraction")
         sub.add_argument("--by", help="domain column")
-        sub.add_argument("--single-psu", default="error", choices=("error", "certainty", "center"))
+        sub.add_argument("--single-psu", default="error", choices=SINGLE_PSU_CHOICES)
         sub.add_argument("--confidence", type=float, default=0.95)
         sub.add_argument("--format", default="table", choices=("json", "table"))
     return parser

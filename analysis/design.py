@@ -15,7 +15,7 @@ where ``z_hi`` is the total of the linearised variable over PSU ``i`` of stratum
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -30,8 +30,9 @@ from analysis._validation import (
     plain,
 )
 
-SinglePsu = Literal["error", "certainty", "center"]
-SINGLE_PSU_CHOICES: tuple[str, ...] = ("error", "certainty", "center")
+SinglePsu = Literal["error", "certainty", "center", "collapse"]
+SINGLE_PSU_CHOICES: tuple[str, ...] = ("error", "certainty", "center", "collapse")
+COLLAPSED_STRATUM = "(collapsed single-PSU strata)"
 
 
 def _as_columns(values: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -160,6 +161,32 @@ def summarize_design(totals: PsuTotals) -> DesignSummary:
     return DesignSummary(code, labels, counts, factor, int(code.size - labels.size))
 
 
+def collapse_single_psu_strata(totals: PsuTotals) -> PsuTotals:
+    """Merge every stratum that has a single PSU into one pooled stratum ("collapsed
+    strata", Wolter 2007 §2.5; Rust & Kalton 1987), so its PSUs are measured against each
+    other and count towards df. The pooled stratum's label is :data:`COLLAPSED_STRATUM`.
+    If only one stratum is single, the pooled stratum still has one PSU and the ``"center"``
+    rule applies to it. Not combinable with ``fpc`` (a pooled stratum has no single f_h).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = PsuTotals(stratum=np.array(["a", "a", "b", "c"]), sum_wy=np.ones(4),
+    ...               sum_w=np.ones(4), n=np.ones(4))
+    >>> summarize_design(collapse_single_psu_strata(t)).df
+    2
+    """
+    labels, code = factorize(totals.stratum)
+    counts = np.bincount(code, minlength=labels.size)
+    single = counts[code] == 1
+    if not single.any():
+        return totals
+    if totals.fpc is not None:
+        raise ValueError("`single_psu`='collapse' cannot be combined with `fpc`")
+    stratum = np.where(single, COLLAPSED_STRATUM, totals.stratum.astype(str).astype(object))
+    return replace(totals, stratum=stratum)
+
+
 def stratified_variance(
     z: NDArray[np.float64], design: DesignSummary, single_psu: SinglePsu = "error"
 ) -> NDArray[np.float64]:
@@ -180,6 +207,8 @@ def stratified_variance(
     """
     if single_psu not in SINGLE_PSU_CHOICES:
         raise ValueError(f"`single_psu` must be one of {SINGLE_PSU_CHOICES}, got {single_psu!r}")
+    if single_psu == "collapse":  # strata already collapsed: what is left is one pooled PSU
+        single_psu = "center"
     columns = z[:, None] if z.ndim == 1 else z
     counts = design.psus_per_stratum
     singletons = np.flatnonzero(counts == 1)

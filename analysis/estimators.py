@@ -15,7 +15,14 @@ from numpy.typing import ArrayLike
 from scipy import special, stats
 
 from analysis._validation import check_confidence_level
-from analysis.design import PsuTotals, SinglePsu, psu_totals, stratified_variance, summarize_design
+from analysis.design import (
+    PsuTotals,
+    SinglePsu,
+    collapse_single_psu_strata,
+    psu_totals,
+    stratified_variance,
+    summarize_design,
+)
 from analysis.results import Difference, Estimate
 
 ProportionMethod = Literal["logit", "korn-graubard", "wilson"]
@@ -43,6 +50,8 @@ def _linearised(
 ) -> list[Estimate]:
     """Estimates for every column (domain) of ``totals``."""
     level = check_confidence_level(confidence_level)
+    if single_psu == "collapse":
+        totals = collapse_single_psu_strata(totals)
     design = summarize_design(totals)
     sum_wy = totals.sum_wy
     sum_w = totals.sum_w
@@ -163,7 +172,8 @@ def mean(
     fpc : per row, population number of PSUs in the stratum (> 1) or sampling fraction (≤ 1).
     by : domain label per row; returns ``{label: Estimate}``; each domain keeps the full design.
     where : boolean subpopulation mask (rows outside contribute zeros, design kept).
-    single_psu : "error" (default), "certainty" or "center" for strata with one PSU.
+    single_psu : strata with one PSU: "error" (default), "certainty", "center", or
+        "collapse" (pool them into one stratum; see ``collapse_single_psu_strata``).
     confidence_level : in (0, 1); t quantile with df = #PSU − #strata.
 
     Examples

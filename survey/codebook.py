@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 SVYDESIGN = ('svydesign(ids = ~psu, strata = ~stratum, weights = ~final_weight, '
              'data = d, nest = TRUE)')
 SVYSET = "svyset psu [pweight = final_weight], strata(stratum) singleunit(centered)"
+"""After pooling single-PSU strata (see ``design.stata``), ``singleunit(centered)`` only
+matters when exactly one stratum had a single PSU."""
 
 
 def build(q: Questionnaire, cols: Sequence[Variable], plan: KPlan, scrub: Mapping[str, int],
@@ -58,13 +60,20 @@ def build(q: Questionnaire, cols: Sequence[Variable], plan: KPlan, scrub: Mappin
             "psu": "psu (site; random label per export, nested in stratum)",
             "weight": "final_weight",
             "n_strata": n_strata, "n_psu": n_psu,
-            "single_psu_strata": "centered (as the dashboard: SINGLE_PSU = center)",
-            "r": "library(survey); options(survey.lonely.psu = \"adjust\"); "
-                 "d <- read.csv(\"FILE.csv\", fileEncoding = \"UTF-8-BOM\"); "
+            "single_psu_strata": "collapsed: strata with one PSU are pooled into one stratum "
+                                 "(as the dashboard: SINGLE_PSU = collapse)",
+            "r": "library(survey); d <- read.csv(\"FILE.csv\", fileEncoding = \"UTF-8-BOM\"); "
+                 "n_psu <- ave(as.integer(factor(d$psu)), d$stratum, "
+                 "FUN = function(x) length(unique(x))); "
+                 "d$stratum[n_psu == 1] <- \"collapsed\"; "
+                 "options(survey.lonely.psu = \"adjust\"); "
                  f"des <- {SVYDESIGN}; svymean(~overall, des, na.rm = TRUE)",
-            "stata": f"{SVYSET}\nsvy: mean overall",
+            "stata": "bysort stratum psu: gen byte first_ = _n == 1\n"
+                     "bysort stratum: egen n_psu_ = total(first_)\n"
+                     "replace stratum = \"collapsed\" if n_psu_ == 1\n"
+                     f"{SVYSET}\nsvy: mean overall",
             "python": "python -m analysis mean FILE.csv --value overall --weight final_weight "
-                      "--strata stratum --cluster psu --single-psu center",
+                      "--strata stratum --cluster psu --single-psu collapse",
         },
         "variables": [
             {"name": v.name, "label": v.label, "type": v.type, "role": v.role,

@@ -41,7 +41,7 @@ class Config:
     SESSION_COOKIE_SAMESITE: str = "Lax"
     SESSION_COOKIE_SECURE: bool = False
     MIN_CELL_SIZE: int = 10
-    SINGLE_PSU: str = "center"
+    SINGLE_PSU: str = "collapse"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Config:

@@ -41,7 +41,7 @@ def row_mean(rows: dict[str, np.ndarray], where: np.ndarray, value: str = "overa
     keep = where & ~np.isnan(y)
     return analysis.mean(np.where(keep, y, 0.0), weights=floats(rows["final_weight"]),
                          strata=rows["district_id"].astype(int),
-                         clusters=rows["site_id"].astype(int), where=keep, single_psu="center")
+                         clusters=rows["site_id"].astype(int), where=keep, single_psu="collapse")
 
 
 def test_city_index_and_ci_equal_analysis_mean_on_rows(app, client, demo, db_url):
@@ -62,7 +62,7 @@ def test_city_index_and_ci_equal_analysis_mean_on_rows(app, client, demo, db_url
         rate = analysis.proportion(sub["satisfied"].astype(int), 1,
                                    weights=floats(sub["final_weight"]),
                                    strata=sub["district_id"].astype(int),
-                                   clusters=sub["site_id"].astype(int), single_psu="center")
+                                   clusters=sub["site_id"].astype(int), single_psu="collapse")
         assert close(float(got[6]), 100 * rate.estimate)
         checked += 1
     assert checked == 2
@@ -76,7 +76,7 @@ def test_satisfaction_rate_ci_is_the_logit_interval_of_analysis_proportion(app, 
     expected = analysis.proportion(rows["satisfied"].astype(int), 1,
                                    weights=floats(rows["final_weight"]),
                                    strata=rows["district_id"].astype(int),
-                                   clusters=rows["site_id"].astype(int), single_psu="center")
+                                   clusters=rows["site_id"].astype(int), single_psu="collapse")
     with app.app_context():
         city_id = get_session().scalar(select(Site.city_id).where(Site.code.like("chengdu-%")))
         kpi = stats.kpis_by_split(get_session(), stats.Settings("center", 10),
@@ -132,7 +132,7 @@ def test_district_league_and_benchmark_marks(app, client, demo, db_url):
     domains = analysis.mean(floats(rows["overall_score"]), weights=floats(rows["final_weight"]),
                             strata=rows["district_id"].astype(int),
                             clusters=rows["site_id"].astype(int),
-                            by=rows["district_id"].astype(int), single_psu="center")
+                            by=rows["district_id"].astype(int), single_psu="collapse")
     table = read_csv(client.get(f"/dashboard/hangzhou/healthcare?wave={WAVE}&lang=en"
                                 "&format=csv&table=districts"))
     got = {r[0]: r for r in table[1:]}
@@ -181,7 +181,7 @@ def test_dimension_scores_from_the_score_table(app, client, demo, db_url):
     expected = analysis.mean(floats(rows["value"]), weights=floats(rows["final_weight"]),
                              strata=rows["district_id"].astype(int),
                              clusters=rows["site_id"].astype(int), by=rows["dimension"],
-                             single_psu="center")
+                             single_psu="collapse")
     with app.app_context():
         q = app.extensions["manyi.questionnaires"]["healthcare"]
         titles = {d.id: d.title.en for d in q.dimensions}

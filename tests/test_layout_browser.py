@@ -35,9 +35,21 @@ def _chromium_or_skip() -> None:
 
 
 @pytest.fixture
-def server(app, backend):  # type: ignore[no-untyped-def]
-    if backend != "sqlite":
-        pytest.skip("layout does not depend on the database; run once")
+def app(migrated_urls, tmp_path):  # type: ignore[no-untyped-def]
+    """The app on SQLite only: layout does not depend on the database."""
+    from survey import create_app
+    from tests.conftest import empty_all_tables
+
+    url = migrated_urls["sqlite"]
+    empty_all_tables(url)
+    application = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test",
+                              "RATELIMIT_ENABLED": False, "INSTANCE_DIR": str(tmp_path)})
+    yield application
+    application.extensions["manyi.engine"].dispose()
+
+
+@pytest.fixture
+def server(app):  # type: ignore[no-untyped-def]
     _chromium_or_skip()
     setup_demo(app, cities=2, responses=1500)
     http = make_server("127.0.0.1", 0, app, threaded=True)
@@ -72,6 +84,29 @@ def _check(page, base: str, path: str, width: int, foreign: list[str]) -> None: 
     assert not foreign, f"{path}: requests to other origins {foreign}"
 
 
+def _fits(page, what: str, width: int) -> None:  # type: ignore[no-untyped-def]
+    sizes = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert sizes[0] <= sizes[1], f"{what} at {width}px scrolls horizontally: {sizes}"
+
+
+def _walk_survey(page, base: str, site: str, width: int, foreign: list[str]) -> None:  # type: ignore[no-untyped-def]
+    """Consent, the age page and the first questions as a respondent meets them."""
+    page.goto(f"{base}/s/healthcare?site={site}")
+    with page.expect_navigation():
+        page.click("button[name=consent]")
+    _fits(page, "age page", width)
+    page.locator("input[type=radio]").nth(2).check()
+    with page.expect_navigation():
+        page.click("button[value=next]")
+    assert "/p/2" in page.url, page.url
+    _fits(page, "first section", width)
+    with page.expect_navigation():  # nothing answered: the errors are shown next to fields
+        page.click("button[value=next]")
+    assert page.locator(".error").count() > 0
+    _fits(page, "first section with errors", width)
+    assert not foreign, f"survey: requests to other origins {foreign}"
+
+
 def test_pages_fit_375_and_1280_without_horizontal_scroll(server, app):  # type: ignore[no-untyped-def]
     from playwright.sync_api import sync_playwright
 
@@ -103,6 +138,8 @@ def test_pages_fit_375_and_1280_without_horizontal_scroll(server, app):  # type:
                         _login(page, server, who)
                     for path in paths:
                         _check(page, server, path, width, foreign)
+                    if who is None:
+                        _walk_survey(page, server, site.code, width, foreign)
                     if who == "official.hangzhou@test.cn":
                         rendered = page.locator("div.chart .main-svg").count()
                         assert rendered >= 5, rendered  # trend, dims, IPA, districts, sites
