@@ -1,0 +1,58 @@
+"""The admin's pages: overview and the printable sheet of site QR codes."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from survey.accounts import create_user
+from survey.db import get_session
+from survey.demo import load_demo
+from survey.models import City, Site
+
+PASSWORD = "correct horse battery"
+
+
+def _login(client, email: str) -> None:  # type: ignore[no-untyped-def]
+    html = client.get("/auth/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    response = client.post("/auth/login", data={"email": email, "password": PASSWORD,
+                                                "csrf_token": token})
+    assert response.status_code == 302
+
+
+def _setup(app) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
+    with app.app_context():
+        session = get_session()
+        load_demo(session, app.extensions["manyi.questionnaires"], cities=2, responses=0, seed=1)
+        create_user(session, email="admin@x.cn", password=PASSWORD, role="admin")
+        create_user(session, email="official@x.cn", password=PASSWORD, role="official",
+                    city_code="hangzhou")
+        session.commit()
+        city = session.scalar(select(City).where(City.code == "hangzhou"))
+        codes = list(session.scalars(select(Site.code).where(Site.city_id == city.id)))
+    return "hangzhou", codes
+
+
+def test_the_qr_sheet_shows_every_site_of_the_city_with_a_working_code(app, client):
+    city, codes = _setup(app)
+    _login(client, "admin@x.cn")
+    html = client.get(f"/admin/qr-sheet/{city}").get_data(as_text=True)
+    shown = re.findall(r'src="/sites/([^/"]+)/qr"', html)
+    assert sorted(shown) == sorted(codes) and len(codes) > 20
+    svg = client.get(f"/sites/{shown[0]}/qr")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    assert "chengdu" not in " ".join(shown)
+
+
+def test_the_admin_overview_lists_cities_and_is_admin_only(app, client):
+    _setup(app)
+    _login(client, "official@x.cn")
+    assert client.get("/admin/").status_code == 404
+    assert client.get("/admin/qr-sheet/hangzhou").status_code == 404
+    client.post("/auth/logout", data={})
+    client2 = app.test_client()
+    _login(client2, "admin@x.cn")
+    html = client2.get("/admin/").get_data(as_text=True)
+    assert "/admin/qr-sheet/hangzhou" in html and "/admin/qr-sheet/chengdu" in html
