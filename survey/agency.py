@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import delete, select
 from wtforms import RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from survey import acceptance, audit
@@ -47,7 +48,8 @@ class UploadForm(FlaskForm):
 
 
 class DecisionForm(FlaskForm):
-    decision = RadioField(_l("Decision"), choices=[(d, d) for d in acceptance.DECISIONS],
+    decision = RadioField(_l("Decision"),
+                          choices=[SelectChoice(d, d) for d in acceptance.DECISIONS],
                           validators=[DataRequired()])
     reason = TextAreaField(_l("Written reason (required to override)"),
                            validators=[Length(max=2000)])
@@ -91,13 +93,13 @@ def _visible_batch(batch_id: int) -> Batch:
     return batch
 
 
-def _city_choices(agency_id: int | None) -> list[tuple[str, str]]:
+def _city_choices(agency_id: int | None) -> list[SelectChoice]:
     """(code, name) of every city, or of the cities ``agency_id`` serves."""
     stmt = select(City).order_by(City.code)
     if agency_id is not None:
         stmt = stmt.join(AgencyCity, AgencyCity.city_id == City.id).where(
             AgencyCity.agency_id == agency_id)
-    return [(c.code, f"{c.name_zh} {c.name_en}") for c in get_session().scalars(stmt)]
+    return [SelectChoice(c.code, f"{c.name_zh} {c.name_en}") for c in get_session().scalars(stmt)]
 
 
 @bp.route("/")
@@ -121,7 +123,7 @@ def batches():  # type: ignore[no-untyped-def]
         form.city.choices = _city_choices(current_user.agency_id)
         if form.is_submitted():
             # A city the agency does not serve does not exist for it.
-            allowed = {c for c, _ in form.city.choices}
+            allowed = {c.value for c in form.city.choices}
             if form.city.data and form.city.data not in allowed:
                 abort(404)
         if form.validate_on_submit():
