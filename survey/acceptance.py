@@ -103,9 +103,13 @@ def auto_decide(checks: Sequence[CheckResult], *, n_rows: int, n_valid: int,
                                figure=share_invalid, limit=REJECT_INVALID))
     failed = [c for c in checks if not c.passed]
     for c in failed:
-        reasons.append(_reason("check_failed",
-                               f"{c.name}: {c.figure:.3g} exceeds {c.threshold:.3g}",
-                               check=c.name, figure=c.figure, limit=c.threshold))
+        if c.figure > c.threshold:
+            message = f"{c.name}: {c.figure:.3g} exceeds {c.threshold:.3g}"
+        else:  # failed on its flagged rows (e.g. an outlier interviewer), not its figure
+            message = (f"{c.name}: {len(c.flagged_rows)} row(s) flagged "
+                       f"(figure {c.figure:.3g} within {c.threshold:.3g})")
+        reasons.append(_reason("check_failed", message, check=c.name, figure=c.figure,
+                               limit=c.threshold))
     if n_invalid and not reject:
         reasons.append(_reason("invalid_rows", f"{n_invalid} row(s) invalid, not stored",
                                figure=n_invalid))

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from survey import audit
 from survey.accounts import create_user, random_password
 from survey.db import get_session
-from survey.models import City, District, Response, Site, SiteKind
+from survey.models import Agency, City, District, Response, Site, SiteKind
 from survey.questionnaires import Questionnaire
 from survey.responses import Prepared, SiteRef, bulk_store, prepare
 from survey.waves import recent_waves, wave_bounds, wave_of
@@ -260,6 +260,72 @@ def generate_responses(questionnaires: Mapping[str, Questionnaire], sites: Seque
     return [prepared[i] for i in order]
 
 
+def demo_agency_batch_csv(q: Questionnaire, sites: Sequence[SiteRef], n: int,
+                          rng: np.random.Generator, wave: str) -> bytes:
+    """An interview batch as a measurement agency would upload it: ``n`` interviews by
+    eight interviewers through the wave, one of whom (``I08``) straight-lines — so the
+    screening has something real to show."""
+    import csv
+    import io
+
+    start, end = wave_bounds(wave)
+    plan = _plan(q)
+    item_ids = [p.item_id for p in plan]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["client_uuid", "questionnaire", "version", "site", "interviewer",
+                     "channel", "started_at", "submitted_at", *item_ids])
+    clock = {f"I{k:02d}": start + timedelta(days=3 + k, hours=9) for k in range(1, 9)}
+    for i in range(n):
+        who = f"I{i % 8 + 1:02d}"
+        began = clock[who]
+        minutes = float(rng.lognormal(np.log(11), 0.25))
+        clock[who] = began + timedelta(minutes=minutes + 25)
+        if clock[who].hour >= 18:
+            clock[who] = clock[who].replace(hour=9) + timedelta(days=1)
+        answers = synthetic_answers(q, float(rng.normal(0, 0.9)), rng, (), plan)
+        if who == "I08":
+            answers = {k: (4 if p.kind == "scale" and k in answers and answers[k] != "na"
+                           and p.high == 5 else v)
+                       for p in plan for k, v in answers.items() if k == p.item_id}
+        cells = []
+        for item_id in item_ids:
+            value = answers.get(item_id)
+            cells.append(";".join(value) if isinstance(value, list) else
+                         "" if value is None else str(value))
+        site = sites[int(rng.integers(len(sites)))]
+        writer.writerow([str(uuid.UUID(bytes=rng.bytes(16), version=4)), q.id, q.version,
+                         site.code, who, "interview", began.isoformat(),
+                         (began + timedelta(minutes=minutes)).isoformat(), *cells])
+    assert clock and end
+    return out.getvalue().encode("utf-8")
+
+
+def load_demo_agency(session: Session, questionnaires: Mapping[str, Questionnaire],
+                     rng: np.random.Generator, wave: str) -> int:
+    """A demo measurement agency serving the first city, with one uploaded interview batch
+    awaiting the admin's acceptance decision (its rows stay ``pending``). Returns the batch
+    id. Goes through the same import as a real upload (``survey.batches.import_batch``)."""
+    from survey.batches import import_batch
+    from survey.models import Agency, AgencyCity
+
+    city = session.scalar(select(City).order_by(City.id))
+    agency = Agency(code="demo-agency", name="示范调查评估有限公司 Demo Survey Co.",
+                    accreditation_no="DEMO-0001", contact="qa@demo-agency.example")
+    session.add(agency)
+    session.flush()
+    session.add(AgencyCity(agency_id=agency.id, city_id=city.id))
+    q = questionnaires["healthcare"]
+    sites = [SiteRef.of(s) for s in session.scalars(
+        select(Site).where(Site.city_id == city.id, Site.kind.in_(q.site_kinds))
+        .order_by(Site.code))]
+    data = demo_agency_batch_csv(q, sites, 160, rng, wave)
+    result = import_batch(session, questionnaires, agency=agency, filename="demo-batch.csv",
+                          data=data, city_code=city.code, wave=wave, actor="demo",
+                          now=wave_bounds(wave)[1] - timedelta(days=1))
+    return result.batch.id
+
+
 def has_data(session: Session) -> bool:
     return bool(session.scalar(select(func.count()).select_from(City))) or bool(
         session.scalar(select(func.count()).select_from(Response)))
@@ -267,8 +333,9 @@ def has_data(session: Session) -> bool:
 
 def load_demo(session: Session, questionnaires: Mapping[str, Questionnaire], *, cities: int,
               responses: int, seed: int, end_wave: str | None = None,
-              waves: int = 4) -> DemoResult:
-    """Create demo places and ``responses`` responses; deterministic for a seed and
+              waves: int = 4, agency: bool = False) -> DemoResult:
+    """Create demo places and ``responses`` responses (and, with ``agency``, a demo
+    measurement agency with one pending interview batch); deterministic for a seed and
     ``end_wave`` (default: the current wave). Commits."""
     import time
 
@@ -281,6 +348,8 @@ def load_demo(session: Session, questionnaires: Mapping[str, Questionnaire], *, 
     prepared = generate_responses(questionnaires, refs, responses, rng, wave_list)
     bulk_store(session, prepared)
     session.commit()
+    if agency and "healthcare" in questionnaires:
+        load_demo_agency(session, questionnaires, rng, wave_list[-1])
     return DemoResult(cities, len(sites), len(prepared), time.perf_counter() - t0)
 
 
@@ -291,10 +360,16 @@ def create_demo_accounts(session: Session, credentials_path: Path) -> list[tuple
     specs = [("admin@manyi.demo", "admin", None), ("researcher@manyi.demo", "researcher", None)]
     specs += [(f"official.{c.code}@manyi.demo", "official", c.code)
               for c in session.scalars(select(City).order_by(City.id))]
+    has_agency = session.scalar(select(Agency.id).where(Agency.code == "demo-agency"))
     for email, role, city in specs:
         password = random_password()
         create_user(session, email=email, password=password, role=role, city_code=city)
         rows.append((email, role, password))
+    if has_agency:
+        password = random_password()
+        create_user(session, email="agency@manyi.demo", password=password, role="agency",
+                    agency_code="demo-agency")
+        rows.append(("agency@manyi.demo", "agency", password))
     audit.record(session, "demo_accounts_created", actor="cli", count=len(rows))
     session.commit()
     credentials_path.parent.mkdir(parents=True, exist_ok=True)
@@ -314,9 +389,11 @@ def create_demo_accounts(session: Session, credentials_path: Path) -> list[tuple
 @click.option("--end-wave", default=None, help="Last wave, e.g. 2026Q4 (default: current)")
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database has data.")
 @click.option("--no-accounts", is_flag=True, help="Do not create demo accounts.")
+@click.option("--no-agency", is_flag=True,
+              help="Do not create the demo measurement agency and its pending batch.")
 @with_appcontext
 def demo_command(cities: int, responses: int, seed: int, end_wave: str | None,
-                 if_empty: bool, no_accounts: bool) -> None:
+                 if_empty: bool, no_accounts: bool, no_agency: bool) -> None:
     """Load synthetic demo cities, sites and responses."""
     session = get_session()
     if has_data(session):
@@ -325,7 +402,8 @@ def demo_command(cities: int, responses: int, seed: int, end_wave: str | None,
             return
         raise click.ClickException("the database already has data (use --if-empty to skip)")
     result = load_demo(session, current_app.extensions["manyi.questionnaires"], cities=cities,
-                       responses=responses, seed=seed, end_wave=end_wave)
+                       responses=responses, seed=seed, end_wave=end_wave,
+                       agency=not no_agency)
     click.echo(f"demo: {result.cities} cities, {result.sites} sites, "
                f"{result.responses} responses in {result.seconds:.1f} s")
     if not no_accounts:

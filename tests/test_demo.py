@@ -117,3 +117,19 @@ def test_demo_data_is_realistic_and_scored_like_a_real_submission(db_url):
             assert stored == pytest.approx({k: v for k, v in expected.items()
                                             if v is not None}, rel=1e-12)
     engine.dispose()
+
+
+def test_demo_has_an_agency_batch_awaiting_acceptance(tmp_path):
+    url = f"sqlite:///{tmp_path / 'agency.sqlite3'}"
+    assert _run_demo(url, tmp_path).returncode == 0
+    assert "agency@manyi.demo" in (tmp_path / "demo-credentials.txt").read_text()
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        batch = conn.execute(text("SELECT id, n_valid, auto_decision, final_decision "
+                                  "FROM batch")).one()
+        pending = conn.execute(text("SELECT count(*) FROM response WHERE status = 'pending' "
+                                    "AND batch_id = :b"), {"b": batch.id}).scalar()
+    engine.dispose()
+    assert batch.n_valid == pending == 160
+    # The planted straight-lining interviewer is caught; an admin has not decided yet.
+    assert batch.auto_decision == "rejected" and batch.final_decision is None
