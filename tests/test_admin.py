@@ -10,16 +10,7 @@ from survey.accounts import create_user
 from survey.db import get_session
 from survey.demo import load_demo
 from survey.models import City, Site
-
-PASSWORD = "correct horse battery"
-
-
-def _login(client, email: str) -> None:  # type: ignore[no-untyped-def]
-    html = client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    response = client.post("/auth/login", data={"email": email, "password": PASSWORD,
-                                                "csrf_token": token})
-    assert response.status_code == 302
+from tests.test_dashboard_helpers import PASSWORD, login
 
 
 def _setup(app) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
@@ -37,7 +28,7 @@ def _setup(app) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]
 
 def test_the_qr_sheet_shows_every_site_of_the_city_with_a_working_code(app, client):
     city, codes = _setup(app)
-    _login(client, "admin@x.cn")
+    assert login(client, "admin@x.cn").status_code == 302
     html = client.get(f"/admin/qr-sheet/{city}").get_data(as_text=True)
     shown = re.findall(r'src="/sites/([^/"]+)/qr"', html)
     assert sorted(shown) == sorted(codes) and len(codes) > 20
@@ -48,11 +39,11 @@ def test_the_qr_sheet_shows_every_site_of_the_city_with_a_working_code(app, clie
 
 def test_the_admin_overview_lists_cities_and_is_admin_only(app, client):
     _setup(app)
-    _login(client, "official@x.cn")
+    assert login(client, "official@x.cn").status_code == 302
     assert client.get("/admin/").status_code == 404
     assert client.get("/admin/qr-sheet/hangzhou").status_code == 404
     client.post("/auth/logout", data={})
     client2 = app.test_client()
-    _login(client2, "admin@x.cn")
+    assert login(client2, "admin@x.cn").status_code == 302
     html = client2.get("/admin/").get_data(as_text=True)
     assert "/admin/qr-sheet/hangzhou" in html and "/admin/qr-sheet/chengdu" in html

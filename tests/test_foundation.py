@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from survey.migrate import downgrade, upgrade
 from survey.models import Base, City, District, QuestionnaireVersion, Response, Site
 from tests.conftest import fresh_database
+from tests.test_dashboard_helpers import csrf_token
 
 REPO = Path(__file__).resolve().parent.parent
 MANYI = str(Path(sys.executable).with_name("manyi"))
@@ -130,15 +131,6 @@ def test_security_headers_forbid_other_origins(client):
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def _login(client, email: str, password: str, next_url: str | None = None):  # type: ignore[no-untyped-def]
-    import re
-
-    html = client.get("/auth/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
-    url = "/auth/login" + (f"?next={next_url}" if next_url else "")
-    return client.post(url, data={"email": email, "password": password, "csrf_token": token})
-
-
 @pytest.mark.parametrize("role, home", [("admin", "/dashboard/"), ("researcher", "/export/"),
                                         ("agency", "/agency/batches")])
 def test_login_lands_on_the_role_home_and_ignores_foreign_next(app, client, role, home):
@@ -153,8 +145,9 @@ def test_login_lands_on_the_role_home_and_ignores_foreign_next(app, client, role
         create_user(session, email=f"{role}@x.cn", password="correct horse battery",
                     role=role, agency_code="ag1" if role == "agency" else None)
         session.commit()
-    response = _login(client, f"{role}@x.cn", "correct horse battery",
-                      next_url="https://evil.example/")
+    token = csrf_token(client)
+    response = client.post("/auth/login?next=https://evil.example/", data={
+        "email": f"{role}@x.cn", "password": "correct horse battery", "csrf_token": token})
     assert response.status_code == 302
     assert response.headers["Location"] == home
 
