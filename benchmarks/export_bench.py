@@ -8,7 +8,9 @@ path (``survey.demo.generate_responses`` + ``survey.responses.bulk_store``), the
 them in SQL (new ids and client UUIDs, same answers and scores) up to each size. Every size
 has its own PostgreSQL database ``<MANYI_BENCH_EXPORT_URL>_<size>`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/manyi_export_bench``), created when missing
-and reused when it already holds that many responses.
+and reused when it already holds that many responses (brought to the newest migration
+first: a database loaded before 0005 gets its ``item_codes``/``dimension_scores``
+back-filled by it). The SQL copies carry the stored export codes along with the answers.
 
 Each export runs in a fresh subprocess so that ``ru_maxrss`` is that export's peak
 resident memory (interpreter and app included); the time covers the whole export (plan

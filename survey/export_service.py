@@ -10,10 +10,12 @@ PostgreSQL) in three steps:
    labels (``stratum``, ``psu``) drawn for this export only.
 2. *Stream.* The responses are read ordered by a keyed hash of their id with a random
    per-export salt (``md5(salt || id)`` in PostgreSQL, an HMAC-BLAKE2b function registered
-   on the SQLite connection) through a server-side cursor, in chunks; each chunk's answers
-   and scores come from a few more queries (``string_agg`` / ``group_concat`` of
-   ``item, code`` pairs per response; free text on its own), so memory does not grow
-   with the number of rows.
+   on the SQLite connection) through one server-side-cursor query over ``response``
+   (outer-joined to its free-text answers), in chunks. A row's answer and score cells are
+   the CSV fragments stored at submit (``item_codes``, ``dimension_scores``, see
+   :mod:`survey.export_codes`); responses without them are encoded from their ``answer``
+   and ``score`` rows per chunk with the same functions. Memory does not grow with the
+   number of rows.
 3. *Check.* Rows written per raw quasi-identifier combination must equal the planned
    counts (otherwise data changed between the steps and the export fails, leaving nothing).
 
@@ -29,12 +31,24 @@ import hmac
 import json
 import secrets
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, and_, case, cast, func, literal, select
+from sqlalchemy import (
+    Connection,
+    Engine,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Session, aliased
 
 from survey import audit
@@ -47,16 +61,21 @@ from survey.anonymize import (
     quasi_identifiers,
     scrub_text,
 )
+from survey.export_codes import (
+    NA_EXPORT,
+    QI_COLUMNS,
+    encode_items,
+    encode_scores,
+    layout,
+    qi_names,
+)
 from survey.models import Answer, City, District, Response, ResponseStatus, Score, Site
 from survey.questionnaires import Questionnaire
 
-__all__ = ["FORMATS", "NA_EXPORT", "ExportError", "ExportRequest", "ExportResult",
-           "Variable", "export_files", "variables"]
+__all__ = ["FORMATS", "NA_EXPORT", "QI_COLUMNS", "ExportError", "ExportRequest",
+           "ExportResult", "Variable", "export_files", "qi_names", "variables"]
 
 FORMATS = ("csv", "sav", "dta")
-NA_EXPORT = -9
-"""Code written for an N/A answer ("not applicable / did not experience")."""
-QI_COLUMNS = ("wave", "city", "district", "site_kind", "age_band", "gender")
 CHUNK = 5000
 K = 5
 
@@ -117,18 +136,6 @@ def _t(zh: str, en: str) -> dict[str, str]:
     return {"zh-Hans": zh, "en": en}
 
 
-def _extra_demographics(q: Questionnaire) -> list[str]:
-    return [d.id for d in q.demographics if d.id not in ("age_band", "gender", "visit_type")]
-
-
-def qi_names(q: Questionnaire) -> list[str]:
-    """Quasi-identifier columns of ``q``'s export, in column order."""
-    names = list(QI_COLUMNS)
-    if q.has_item("visit_type"):
-        names.append("visit_type")
-    return names + _extra_demographics(q)
-
-
 def variables(q: Questionnaire, include_text: bool = True) -> list[Variable]:
     """Every column of ``q``'s export, in order."""
     out = [
@@ -147,17 +154,14 @@ def variables(q: Questionnaire, include_text: bool = True) -> list[Variable]:
                  "string", "quasi_identifier"),
         Variable("site_kind", _t("服务点类型", "Site kind"), "string", "quasi_identifier"),
     ]
-    by_id = {item.id: item for item in q.items}
+    lay = layout(q)
     for name in qi_names(q)[len(QI_COLUMNS) - 2:]:
-        item = by_id[name]
+        item = q.item(name)
         labels = {o.value: o.label.as_dict() for o in item.options or []}
         out.append(Variable(name, item.text.as_dict(), "string", "quasi_identifier", labels,
                             item=name))
-    skip = set(qi_names(q))
     texts = []
-    for item in q.items:
-        if item.id in skip:
-            continue
+    for item in (q.item(i) for i in [c.item for c in lay.items] + list(lay.text_items)):
         if item.type in ("scale", "nps"):
             scale = q.scale_for(item)
             assert scale is not None
@@ -196,64 +200,6 @@ def variables(q: Questionnaire, include_text: bool = True) -> list[Variable]:
     return out
 
 
-# --------------------------------------------------------------------------- row building
-
-
-def _item_writers(q: Questionnaire, cols: list[Variable],
-                  unknown: Counter[str]) -> list[Callable[[Mapping[str, Any]], Any]]:
-    """One function per item column: answers dict → the cell."""
-    writers: list[Callable[[Mapping[str, Any]], Any]] = []
-    seen_multi: set[str] = set()
-    for v in cols:
-        if v.role != "item" or v.item is None:
-            continue
-        item = q.item(v.item)
-        if item.type in ("scale", "nps"):
-            scale = q.scale_for(item)
-            assert scale is not None
-            table = {str(x): str(x) for x in range(scale.min, scale.max + 1)}
-            table["na"] = str(NA_EXPORT)
-            writers.append(_coded(item.id, table, unknown))
-        elif item.type == "single":
-            table = {o.value: str(i) for i, o in enumerate(item.options or [], 1)}
-            writers.append(_coded(item.id, table, unknown))
-        elif item.type == "multi":
-            if item.id in seen_multi:
-                continue
-            seen_multi.add(item.id)
-            writers.append(_multi(item.id, [o.value for o in item.options or []]))
-    return writers
-
-
-def _coded(item_id: str, table: Mapping[str, str],
-           unknown: Counter[str]) -> Callable[[Mapping[str, Any]], Any]:
-    def cell(answers: Mapping[str, Any]) -> Any:
-        raw = answers.get(item_id)
-        if raw is None:
-            return ""
-        code = table.get(raw)
-        if code is None:
-            unknown[item_id] += 1
-            return ""
-        return code
-
-    return cell
-
-
-def _multi(item_id: str, options: list[str]) -> Callable[[Mapping[str, Any]], Any]:
-    empty = [""] * len(options)
-
-    def cells(answers: Mapping[str, Any]) -> Any:
-        raw = answers.get(item_id)
-        if raw is None:
-            return empty
-        chosen = set(json.loads(raw))
-        return ["1" if o in chosen else "0" for o in options]
-
-    cells.multi = True  # type: ignore[attr-defined]
-    return cells
-
-
 # --------------------------------------------------------------------------- SQL
 
 
@@ -269,7 +215,8 @@ def _scope(q: Questionnaire, city_id: int | None, wave: str | None) -> Any:
 def _shuffle_key(conn: Connection, salt: str) -> Any:
     """A per-export keyed pseudo-random order (see the module docstring)."""
     if conn.dialect.name == "postgresql":
-        return func.md5(literal(salt) + cast(Response.id, String))
+        # As uuid: 16 bytes compared with memcmp, not 32 characters under a collation.
+        return cast(func.md5(literal(salt) + cast(Response.id, String)), UUID)
     key = salt.encode()
 
     def shuffle(value: int) -> bytes:
@@ -278,6 +225,29 @@ def _shuffle_key(conn: Connection, salt: str) -> Any:
     conn.connection.driver_connection.create_function(  # type: ignore[union-attr]
         "manyi_shuffle", 1, shuffle, deterministic=True)
     return func.manyi_shuffle(Response.id)
+
+
+def _field(conn: Connection, column: Any, n: int) -> Any:
+    """The ``n``-th (1-based) comma-separated field of ``column`` (``split_part``; a
+    function registered on the SQLite connection)."""
+    if conn.dialect.name == "postgresql":
+        return func.split_part(column, literal(","), n)
+
+    def field(value: str | None, index: int) -> str | None:
+        if value is None:
+            return None
+        parts = value.split(",")
+        return parts[index - 1] if index <= len(parts) else ""
+
+    conn.connection.driver_connection.create_function(  # type: ignore[union-attr]
+        "manyi_field", 2, field, deterministic=True)
+    return func.manyi_field(column, n)
+
+
+def _encoded(q: Questionnaire) -> Any:
+    """Responses whose stored export codes are those of ``q`` (else: read ``answer``)."""
+    return and_(Response.item_codes.is_not(None), Response.dimension_scores.is_not(None),
+                Response.version == q.version)
 
 
 def _code_expr() -> Any:
@@ -381,6 +351,12 @@ def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, 
         if conn.dialect.name == "postgresql":
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
         with conn.begin():
+            if conn.dialect.name == "postgresql":
+                # The streaming query's estimated cost would trigger JIT compilation,
+                # which takes longer than the query it compiles; the plan's GROUP BY is
+                # hashed (a few thousand groups) when it may use more than 4 MB.
+                conn.execute(text("SET LOCAL jit = off"))
+                conn.execute(text("SET LOCAL work_mem = '64MB'"))
             names = qi_names(q)
             qis = quasi_identifiers(names)
             counts = _qi_counts(conn, q, scope, names)
@@ -417,104 +393,166 @@ def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, 
 
 def _qi_counts(conn: Connection, q: Questionnaire, scope: Any,
                names: list[str]) -> dict[tuple[str, ...], int]:
-    """Rows per raw quasi-identifier tuple (one GROUP BY; missing values as "")."""
-    cols: list[Any] = [Response.wave, City.code, District.code, Site.kind,
+    """Rows per raw quasi-identifier tuple (missing values as ""): one GROUP BY over the
+    responses with stored codes (other demographics read from ``item_codes``), one over
+    the others (other demographics joined from ``answer``). Both group by the city,
+    district and site ids (hashable columns of ``response``), mapped to codes here."""
+    base: list[Any] = [Response.wave, Response.city_id, Response.district_id, Response.site_id,
                        func.coalesce(Response.age_band, ""), func.coalesce(Response.gender, "")]
-    stmt_from = (select(Response.id).join(City, City.id == Response.city_id)
-                 .join(District, District.id == Response.district_id)
-                 .join(Site, Site.id == Response.site_id))
+    if "visit_type" in names:
+        base.append(func.coalesce(Response.visit_type, ""))
+    extras = list(layout(q).extras)
+    city_code, district_code, site_kind = _place_codes(conn)
+
+    def grouped(cols: list[Any], where: Any, joins: list[tuple[Any, Any]]) -> Any:
+        stmt = select(*cols, func.count()).select_from(Response)
+        for a, on in joins:
+            stmt = stmt.outerjoin(a, on)
+        return conn.execute(stmt.where(where).group_by(*cols))
+
+    def add(rows: Any) -> None:
+        for wave, city_id, district_id, site_id, *rest, n in rows:
+            key = (wave, city_code[city_id], district_code[district_id], site_kind[site_id],
+                   *rest)
+            counts[key] += int(n)
+
+    counts: Counter[tuple[str, ...]] = Counter()
+    fast = base + [_field(conn, Response.item_codes, i) for i in range(1, len(extras) + 1)]
+    add(grouped(fast, and_(scope, _encoded(q)), []))
+    slow = list(base)
     joins = []
-    for name in names[len(QI_COLUMNS):]:
-        if name == "visit_type":
-            cols.append(func.coalesce(Response.visit_type, ""))
-            continue
+    for name in extras:
         a = aliased(Answer)
         joins.append((a, and_(a.response_id == Response.id, a.item == name)))
-        cols.append(func.coalesce(a.value_text, ""))
-    stmt = stmt_from.with_only_columns(*cols, func.count())
-    for a, on in joins:
-        stmt = stmt.outerjoin(a, on)
-    stmt = stmt.where(scope).group_by(*cols)
-    return {tuple(row[:-1]): int(row[-1]) for row in conn.execute(stmt)}
+        slow.append(func.coalesce(a.value_text, ""))
+    add(grouped(slow, and_(scope, ~_encoded(q)), joins))
+    return dict(counts)
+
+
+def _place_codes(conn: Connection) -> tuple[dict[int, str], dict[int, str], dict[int, str]]:
+    """City id → code, district id → code, site id → kind (small tables, read whole)."""
+    return (dict(conn.execute(select(City.id, City.code)).all()),
+            dict(conn.execute(select(District.id, District.code)).all()),
+            dict(conn.execute(select(Site.id, Site.kind)).all()))
+
+
+_QUOTE = frozenset(',"\r\n')
+
+
+def _cell(value: str) -> str:
+    """A text cell as ``csv.writer`` (QUOTE_MINIMAL, ``","``, ``"\\r\\n"``) writes it."""
+    if _QUOTE.isdisjoint(value):
+        return value
+    return '"' + value.replace('"', '""') + '"'
 
 
 def _stream(conn: Connection, q: Questionnaire, scope: Any, cols: list[Variable], plan: KPlan,
             qis: list[QuasiIdentifier], strata: Mapping[int, str], psus: Mapping[int, str],
             request: ExportRequest, out_csv: Path, scrub: ScrubCounts,
             unknown: Counter[str]) -> Counter[tuple[str, ...]]:
+    """Write the CSV; returns the rows read per raw quasi-identifier tuple.
+
+    One server-side-cursor query over ``response`` (outer-joined to its free-text
+    answers; city, district and site codes come from small dicts loaded once). A row's
+    answer and score cells are its stored ``item_codes``/``dimension_scores`` fragments;
+    only responses without them (another questionnaire version, or not encodable by the
+    migration) have their ``answer`` and ``score`` rows read, per chunk, and encoded with
+    the same functions. Each line is joined from ready fragments; only text cells (quasi-
+    identifier labels, once per class; scrubbed free text) are escaped and quoted.
+    """
     salt = secrets.token_hex(16)
-    extras = [n for n in qi_names(q)[len(QI_COLUMNS):] if n != "visit_type"]
+    lay = layout(q)
+    n_extras = len(lay.extras)
+    has_items = lay.n_item_cells > 0
+    has_dims = bool(lay.dimensions)
     has_visit = q.has_item("visit_type")
-    writers = _item_writers(q, cols, unknown)
-    dims = [v.dimension for v in cols if v.role == "score"]
-    driver = (select(Response.id, Response.wave, City.code, District.code, Site.kind,
-                     Response.age_band, Response.gender, Response.visit_type,
-                     Response.district_id, Response.site_id, Response.final_weight,
-                     Response.overall_score, Response.satisfied)
-              .join(City, City.id == Response.city_id)
-              .join(District, District.id == Response.district_id)
-              .join(Site, Site.id == Response.site_id)
-              .where(scope).order_by(_shuffle_key(conn, salt)))
-    mapping = plan.mapping
-    written: Counter[tuple[str, ...]] = Counter()
-    sqlite = conn.dialect.name == "sqlite"
+    city_code, district_code, site_kind = _place_codes(conn)
     text_items = [v.item for v in cols if v.role == "text" and v.item is not None]
-    all_text = [item.id for item in q.items if item.type == "text"] or [""]
-    multi_cols = [bool(getattr(w, "multi", False)) for w in writers]
+    # Free text comes with the row: one outer join per text item (at most one answer per
+    # response and item), which the database does as one hash join before sorting.
+    text_cols = []
+    driver = (select(Response.id, Response.wave, Response.city_id, Response.district_id,
+                     Response.site_id, Response.age_band, Response.gender,
+                     Response.visit_type, Response.final_weight, Response.overall_score,
+                     Response.satisfied, Response.version, Response.item_codes,
+                     Response.dimension_scores))
+    for item_id in text_items:
+        a = aliased(Answer)
+        driver = driver.outerjoin(a, and_(a.response_id == Response.id, a.item == item_id))
+        text_cols.append(a.value_text)
+    driver = (driver.add_columns(*text_cols).where(scope)
+              .order_by(_shuffle_key(conn, salt)))
+    # Each planned raw tuple → its ready CSV fragment (generalised, formula-escaped,
+    # quoted), or None when suppressed: the per-row work is one dict look-up.
+    qi_text = {raw: None if out is None else ",".join(_cell(escape_formula(v)) for v in out)
+               for raw, out in plan.mapping.items()}
+    written: Counter[tuple[str, ...]] = Counter()
+    all_text = list(lay.text_items) or [""]
+    version = q.version
     with out_csv.open("w", encoding="utf-8-sig" if request.bom else "utf-8",
                       newline="") as fh:
-        out = csv.writer(fh)
-        out.writerow([v.name for v in cols])
+        csv.writer(fh).writerow([v.name for v in cols])
         result = conn.execute(driver, execution_options={"stream_results": True,
                                                          "yield_per": CHUNK})
         for part in result.partitions(CHUNK):
-            ids = [r[0] for r in part]
-            answers = dict(conn.execute(
-                select(Answer.response_id, _pairs(conn, Answer.item, _code_expr()))
-                .where(_in_ids(conn, Answer.response_id, ids), Answer.item.not_in(all_text))
-                .group_by(Answer.response_id)).all())
-            texts: dict[tuple[int, str], str] = {}
-            if text_items:
-                texts = {(r, i): t for r, i, t in conn.execute(
-                    select(Answer.response_id, Answer.item, Answer.value_text)
-                    .where(_in_ids(conn, Answer.response_id, ids), Answer.item.in_(text_items)))}
-            scores = dict(conn.execute(
-                select(Score.response_id, _pairs(conn, Score.dimension, _score_value(conn)))
-                .where(_in_ids(conn, Score.response_id, ids)).group_by(Score.response_id)).all())
+            slow = [r[0] for r in part
+                    if r[12] is None or r[13] is None or r[11] != version]
+            fallback: dict[int, tuple[str, str]] = {}
+            if slow:
+                fallback = _encode_from_answers(conn, q, slow, all_text, unknown)
             rids = secrets.token_hex(8 * len(part))
-            rows = []
-            for i, (rid_db, wave, city, district, kind, age, gender, visit, district_id,
-                    site_id, weight, overall, satisfied) in enumerate(part):
-                a = _unpack(answers.get(rid_db))
-                raw = [wave, city, district, kind, age or "", gender or ""]
+            lines = []
+            for i, (rid_db, wave, city_id, district_id, site_id, age, gender, visit, weight,
+                    overall, satisfied, ver, codes, dims, *texts) in enumerate(part):
+                if codes is None or dims is None or ver != version:
+                    codes, dims = fallback[rid_db]
+                if n_extras:
+                    fields = codes.split(",", n_extras)
+                    extras = fields[:n_extras]
+                    codes = fields[n_extras] if has_items else ""
+                else:
+                    extras = []
                 if has_visit:
-                    raw.append(visit or "")
-                raw.extend(a.get(n) or "" for n in extras)
-                key = tuple(raw)
+                    key = (wave, city_code[city_id], district_code[district_id],
+                           site_kind[site_id], age or "", gender or "", visit or "", *extras)
+                else:
+                    key = (wave, city_code[city_id], district_code[district_id],
+                           site_kind[site_id], age or "", gender or "", *extras)
                 written[key] += 1
-                qi_out = mapping.get(key)
-                if qi_out is None:
+                qi = qi_text.get(key)
+                if qi is None:
                     continue
-                row: list[Any] = [rids[16 * i:16 * i + 16], strata[district_id],
-                                  psus[site_id], weight]
-                row.extend(escape_formula(v) for v in qi_out)
-                for w, is_multi in zip(writers, multi_cols, strict=True):
-                    if is_multi:
-                        row.extend(w(a))
-                    else:
-                        row.append(w(a))
-                s = _unpack(scores.get(rid_db))
-                for d in dims:
-                    value = s.get(d)
-                    row.append("" if value is None else (float(value) if sqlite else value))
-                row.append("" if overall is None else overall)
-                row.append("" if satisfied is None else satisfied)
-                for item_id in text_items:
-                    value = texts.get((rid_db, item_id))
-                    row.append("" if not value else escape_formula(scrub_text(value, scrub)))
-                rows.append(row)
-            out.writerows(rows)
+                cells = [rids[16 * i:16 * i + 16], strata[district_id], psus[site_id],
+                         str(weight), qi]
+                if has_items:
+                    cells.append(codes)
+                if has_dims:
+                    cells.append(dims)
+                cells.append("" if overall is None else str(overall))
+                cells.append("" if satisfied is None else str(satisfied))
+                for value in texts:
+                    cells.append(_cell(escape_formula(scrub_text(value, scrub)))
+                                 if value else "")
+                lines.append(",".join(cells))
+            if lines:
+                fh.write("\r\n".join(lines))
+                fh.write("\r\n")
     return written
+
+
+def _encode_from_answers(conn: Connection, q: Questionnaire, ids: list[int],
+                         all_text: list[str], unknown: Counter[str]) -> dict[int, tuple[str, str]]:
+    """``(item_codes, dimension_scores)`` of responses without stored codes, from their
+    ``answer`` and ``score`` rows (one aggregate query each)."""
+    answers = dict(conn.execute(
+        select(Answer.response_id, _pairs(conn, Answer.item, _code_expr()))
+        .where(_in_ids(conn, Answer.response_id, ids), Answer.item.not_in(all_text))
+        .group_by(Answer.response_id)).all())
+    scores = dict(conn.execute(
+        select(Score.response_id, _pairs(conn, Score.dimension, _score_value(conn)))
+        .where(_in_ids(conn, Score.response_id, ids)).group_by(Score.response_id)).all())
+    return {i: (encode_items(q, _unpack(answers.get(i)), unknown),
+                encode_scores(q, _unpack(scores.get(i)))) for i in ids}
 
 
 def iter_file(path: Path, chunk: int = 1 << 16) -> Iterator[bytes]:

@@ -189,6 +189,10 @@ class Response(Base):
     nps_group: Mapped[str | None] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=ResponseStatus.valid.value)
     status_reason: Mapped[str | None] = mapped_column(Text)
+    # The export's answer and score cells, encoded at submit (survey/export_codes.py);
+    # NULL for responses the migration could not encode (the export then reads ``answer``).
+    item_codes: Mapped[str | None] = mapped_column(Text)
+    dimension_scores: Mapped[str | None] = mapped_column(Text)
 
     site: Mapped[Site] = relationship()
     answers: Mapped[list[Answer]] = relationship(back_populates="response")

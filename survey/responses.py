@@ -23,6 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from survey.export_codes import encode_items, encode_scores
 from survey.models import (
     Answer,
     Channel,
@@ -268,6 +269,8 @@ def _response_row(p: Prepared, qv_id: int, *, status: str, agency_id: int | None
         "consent_version": p.consent_version, "design_weight": weight, "final_weight": weight,
         "overall_score": p.scores.get("overall"), "satisfied": p.satisfied,
         "nps_group": p.nps_group, "status": status, "status_reason": None,
+        "item_codes": encode_items(p.questionnaire, p.answers),
+        "dimension_scores": encode_scores(p.questionnaire, p.scores),
         **p.demographics,
     }
 
