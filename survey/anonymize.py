@@ -152,6 +152,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     ("number", re.compile(r"(?<!\d)\d{7,}(?!\d)"), None),
 ]
 
+# Something every pattern above needs (a digit, "@", a keyword, a province character
+# followed by a Latin letter): text without any of it cannot match, so it skips the scan.
+# Keep it a superset of the patterns when adding one (tests/test_anonymize.py checks).
+_TRIGGER = re.compile(
+    rf"\d|@|wxid_|微信|威信|vx|wx|wechat|weixin|qq|扣扣|企鹅|我叫|名叫|我的名字|姓名|我是|本人"
+    rf"|my name is|[{_PROVINCES}][A-Za-z]", re.IGNORECASE)
+
 TAGS = tuple(dict.fromkeys(tag for tag, _, _ in _PATTERNS))
 """Every tag :func:`scrub_text` can insert (written as ``[tag]``)."""
 
@@ -178,6 +185,10 @@ def scrub_text(text: str, counts: ScrubCounts | None = None) -> str:
     '门票价格偏高，380元。'
     """
     probe = text.translate(_FULLWIDTH)
+    if counts is not None:
+        counts.texts += 1
+    if _TRIGGER.search(probe) is None:
+        return text
     taken = bytearray(len(probe))
     spans: list[tuple[int, int, str]] = []
     for tag, pattern, valid in _PATTERNS:
@@ -190,8 +201,6 @@ def scrub_text(text: str, counts: ScrubCounts | None = None) -> str:
                 continue
             taken[start:end] = b"\x01" * (end - start)
             spans.append((start, end, tag))
-    if counts is not None:
-        counts.texts += 1
     if not spans:
         return text
     spans.sort()

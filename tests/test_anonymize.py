@@ -168,3 +168,19 @@ def test_too_few_suppressed_rows_take_the_next_smallest_class_with_them():
                             max_suppression=0.1)
     assert plan.mapping[("w", "male")] == plan.mapping[("w", "female")] == ("w", SUPPRESSED)
     assert plan.rows_suppressed == 22 and plan.k_achieved == 22
+
+
+_PIECES = st.sampled_from(["我叫", "我是", "本人", "姓名", "微信", "wx", "qq", "QQ", "@", "wxid_",
+                           "浙", "京", "A", "b", "Z", "x", "1", "38", "0571", "-", " ", "，",
+                           "的", "王", "李", "明", "my name is ", "Li", ".", "com", "１２"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_text_without_a_trigger_matches_no_pattern(text: str):
+    """The fast path of scrub_text (no trigger → unchanged) never skips a real match."""
+    from survey.anonymize import _FULLWIDTH, _PATTERNS, _TRIGGER
+
+    probe = text.translate(_FULLWIDTH)
+    if _TRIGGER.search(probe) is None:
+        assert not any(p.search(probe) for _, p, _ in _PATTERNS), text
