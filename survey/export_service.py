@@ -33,6 +33,7 @@ import re
 import secrets
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,6 @@ from sqlalchemy.orm import Session, aliased
 from survey import audit
 from survey.anonymize import (
     KPlan,
-    QuasiIdentifier,
     ScrubCounts,
     escape_formula,
     plan_k_anonymity,
@@ -348,34 +348,40 @@ def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, 
     scope = _scope(q, city.id if city else None, request.wave)
     scrub = ScrubCounts()
     unknown: Counter[str] = Counter()
-    with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
+    with ExitStack() as stack:
+        conn = stack.enter_context(engine.connect())
+        postgresql = conn.dialect.name == "postgresql"
+        if postgresql:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            if conn.dialect.name == "postgresql":
-                # The streaming query's estimated cost would trigger JIT compilation,
-                # which takes longer than the query it compiles; the plan's GROUP BY is
-                # hashed (a few thousand groups) when it may use more than 4 MB.
-                conn.execute(text("SET LOCAL jit = off"))
-                conn.execute(text("SET LOCAL work_mem = '64MB'"))
-            names = qi_names(q)
-            qis = quasi_identifiers(names)
-            counts = _qi_counts(conn, q, scope, names)
-            plan = plan_k_anonymity(counts, qis, request.k, request.max_suppression)
-            strata = _labels("s", list(conn.scalars(
-                select(Response.district_id).where(scope).group_by(Response.district_id))))
-            psus = _labels("p", list(conn.scalars(
-                select(Response.site_id).where(scope).group_by(Response.site_id))))
-            try:
-                written = _stream(conn, q, scope, cols, plan, qis, strata, psus, request,
-                                  out_csv, scrub, unknown)
-            except BaseException:
-                out_csv.unlink(missing_ok=True)
-                raise
-    if written != Counter({raw: n for raw, n in counts.items() if plan.mapping[raw] is not None}):
+        stack.enter_context(conn.begin())
+        if postgresql:
+            _tune(conn)
+        driver = _driver(conn, q, scope, cols, secrets.token_hex(16))
+        source = None
+        # COPY holds its connection until it ends, and rows without stored codes need
+        # per-chunk queries: COPY only when every row has its codes (the usual case once
+        # migration 0005 has run), else a server-side cursor on ``conn``.
+        if postgresql and not conn.scalar(select(func.count()).select_from(Response)
+                                          .where(scope, ~_encoded(q))):
+            source = _start_copy(stack, engine, conn, driver)
+        names = qi_names(q)
+        qis = quasi_identifiers(names)
+        counts = _qi_counts(conn, q, scope, names)
+        plan = plan_k_anonymity(counts, qis, request.k, request.max_suppression)
+        strata = _labels("s", list(conn.scalars(
+            select(Response.district_id).where(scope).group_by(Response.district_id))))
+        psus = _labels("p", list(conn.scalars(
+            select(Response.site_id).where(scope).group_by(Response.site_id))))
+        try:
+            written = _stream(conn, q, driver, source, plan, cols, strata, psus, request,
+                              out_csv, scrub, unknown)
+        except BaseException:
+            out_csv.unlink(missing_ok=True)
+            raise
+    if written != Counter(counts):  # every row read, written or dropped, was planned
         out_csv.unlink(missing_ok=True)
         raise ExportError("the data changed while the export ran; please export again")
-    rows = sum(written.values())
+    rows = sum(n for raw, n in written.items() if plan.mapping[raw] is not None)
     book = codebook.build(q, cols, plan, scrub.as_dict(), request, rows, dict(unknown),
                           n_strata=len(strata), n_psu=len(psus))
     paths["json"].write_text(json.dumps(book, ensure_ascii=False, indent=2) + "\n",
@@ -447,35 +453,15 @@ def _cell(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def _stream(conn: Connection, q: Questionnaire, scope: Any, cols: list[Variable], plan: KPlan,
-            qis: list[QuasiIdentifier], strata: Mapping[int, str], psus: Mapping[int, str],
-            request: ExportRequest, out_csv: Path, scrub: ScrubCounts,
-            unknown: Counter[str]) -> Counter[tuple[str, ...]]:
-    """Write the CSV; returns the rows read per raw quasi-identifier tuple.
-
-    One server-side-cursor query over ``response`` (outer-joined to its free-text
-    answers; city, district and site codes come from small dicts loaded once). A row's
-    answer and score cells are its stored ``item_codes``/``dimension_scores`` fragments;
-    only responses without them (another questionnaire version, or not encodable by the
-    migration) have their ``answer`` and ``score`` rows read, per chunk, and encoded with
-    the same functions. Each line is joined from ready fragments; only text cells (quasi-
-    identifier labels, once per class; scrubbed free text) are escaped and quoted.
-    """
-    salt = secrets.token_hex(16)
-    lay = layout(q)
-    n_extras = len(lay.extras)
-    has_items = lay.n_item_cells > 0
-    has_dims = bool(lay.dimensions)
+def _driver(conn: Connection, q: Questionnaire, scope: Any, cols: list[Variable],
+            salt: str) -> Any:
+    """The streaming query: one row per response of ``scope``, in a random order keyed by
+    ``salt``. Free text comes with the row: one outer join per text item (at most one
+    answer per response and item), which the database does as one hash join before
+    sorting. Columns that are often NULL come as "" (so a typical COPY line has no \\N
+    to decode); a NULL item_codes/dimension_scores still arrives as None: the fallback."""
     has_visit = q.has_item("visit_type")
-    # Rows arrive as text, keyed by the site's id (a site fixes its city and district).
-    place = {str(site): codes for site, codes in _site_places(conn).items()}
-    site_district = dict(conn.execute(select(Site.id, Site.district_id)).all())
-    design = {str(site): f"{strata[site_district[site]]},{psus[site]}" for site in psus}
     text_items = [v.item for v in cols if v.role == "text" and v.item is not None]
-    # Free text comes with the row: one outer join per text item (at most one answer per
-    # response and item), which the database does as one hash join before sorting.
-    # Columns that are often NULL come as "" (so a typical COPY line has no \\N to
-    # decode); a NULL item_codes/dimension_scores still arrives as None: the fallback.
     visit = func.coalesce(Response.visit_type, "") if has_visit else literal("")
     driver = select(Response.id, Response.wave, Response.site_id,
                     func.coalesce(Response.age_band, ""), func.coalesce(Response.gender, ""),
@@ -488,8 +474,33 @@ def _stream(conn: Connection, q: Questionnaire, scope: Any, cols: list[Variable]
         a = aliased(Answer)
         driver = driver.outerjoin(a, and_(a.response_id == Response.id, a.item == item_id))
         text_cols.append(func.coalesce(a.value_text, ""))
-    driver = (driver.add_columns(*text_cols).where(scope)
-              .order_by(_shuffle_key(conn, salt)))
+    return driver.add_columns(*text_cols).where(scope).order_by(_shuffle_key(conn, salt))
+
+
+def _stream(conn: Connection, q: Questionnaire, driver: Any,
+            source: Iterator[Sequence[Sequence[str | None]]] | None, plan: KPlan,
+            cols: list[Variable], strata: Mapping[int, str], psus: Mapping[int, str],
+            request: ExportRequest, out_csv: Path, scrub: ScrubCounts,
+            unknown: Counter[str]) -> Counter[tuple[str, ...]]:
+    """Write the CSV; returns the rows read per raw quasi-identifier tuple.
+
+    One server-side-cursor query over ``response`` (outer-joined to its free-text
+    answers; city, district and site codes come from small dicts loaded once). A row's
+    answer and score cells are its stored ``item_codes``/``dimension_scores`` fragments;
+    only responses without them (another questionnaire version, or not encodable by the
+    migration) have their ``answer`` and ``score`` rows read, per chunk, and encoded with
+    the same functions. Each line is joined from ready fragments; only text cells (quasi-
+    identifier labels, once per class; scrubbed free text) are escaped and quoted.
+    """
+    lay = layout(q)
+    n_extras = len(lay.extras)
+    has_items = lay.n_item_cells > 0
+    has_dims = bool(lay.dimensions)
+    has_visit = q.has_item("visit_type")
+    # Rows arrive as text, keyed by the site's id (a site fixes its city and district).
+    place = {str(site): codes for site, codes in _site_places(conn).items()}
+    site_district = dict(conn.execute(select(Site.id, Site.district_id)).all())
+    design = {str(site): f"{strata[site_district[site]]},{psus[site]}" for site in psus}
     # The per-row class key is (wave, site id, age, gender, visit, other demographics…);
     # each key seen maps once to the plan's raw tuple and to its ready CSV fragment
     # (generalised, formula-escaped, quoted) or None when suppressed.
@@ -512,12 +523,9 @@ def _stream(conn: Connection, q: Questionnaire, scope: Any, cols: list[Variable]
     with out_csv.open("w", encoding="utf-8-sig" if request.bom else "utf-8",
                       newline="") as fh:
         csv.writer(fh).writerow([v.name for v in cols])
-        # COPY holds the connection until it ends, so the fallback's per-chunk queries
-        # cannot run during it: COPY only when every row has its stored codes (the
-        # usual case once migration 0005 has run), else a server-side cursor.
-        slow_rows = conn.scalar(select(func.count()).select_from(Response)
-                                .where(scope, ~_encoded(q)))
-        for part in _chunks(conn, driver, copy=not slow_rows):
+        if source is None:
+            source = _cursor_chunks(conn, driver)
+        for part in source:
             slow = [int(r[0]) for r in part  # type: ignore[arg-type]
                     if r[10] is None or r[11] is None or r[9] != version]
             fallback: dict[str, tuple[str, str]] = {}
@@ -560,44 +568,67 @@ def _stream(conn: Connection, q: Questionnaire, scope: Any, cols: list[Variable]
     return written
 
 
-def _chunks(conn: Connection, stmt: Any, *,
-            copy: bool = True) -> Iterator[Sequence[Sequence[str | None]]]:
-    """The rows of ``stmt`` as text fields (``None`` for NULL), in chunks of about
-    :data:`CHUNK` rows, in constant memory.
+def _cursor_chunks(conn: Connection, stmt: Any) -> Iterator[Sequence[Sequence[str | None]]]:
+    """The rows of ``stmt`` as text fields (``None`` for NULL) in chunks of
+    :data:`CHUNK`, through SQLAlchemy streaming (a server-side cursor on PostgreSQL)."""
+    result = conn.execute(stmt, execution_options={"stream_results": True,
+                                                   "yield_per": CHUNK})
+    for part in result.partitions(CHUNK):
+        yield [tuple(None if v is None else str(v) for v in row) for row in part]
 
-    On PostgreSQL through ``COPY (query) TO STDOUT`` on the transaction's own connection
-    (same snapshot): unlike a server-side cursor, COPY lets PostgreSQL sort with parallel
-    workers and has no per-FETCH round trips, and its text lines split with two C calls
-    (1M rows: ~3 s of server time instead of ~7 s, and no per-row conversion). COPY takes
-    no bind parameters, so the statement is rendered with literal values — all produced
-    by this module (status, questionnaire id, validated wave, integer city id, hex salt).
-    Numbers stay in PostgreSQL's text form (shortest exact, e.g. ``85`` for 85.0).
-    Elsewhere, or with ``copy=False``, SQLAlchemy streaming (a server-side cursor on
-    PostgreSQL), values turned to ``str``.
+
+def _start_copy(stack: ExitStack, engine: Engine, conn: Connection,
+                stmt: Any) -> Iterator[Sequence[Sequence[str | None]]]:
+    """Start ``COPY (stmt) TO STDOUT`` now, on a second connection that shares the
+    transaction snapshot of ``conn`` (``pg_export_snapshot``), and return its rows as
+    text fields in chunks.
+
+    Why: PostgreSQL sorts the whole export before its first row; started first, that sort
+    runs while ``conn`` computes the k-anonymity plan. Unlike a server-side cursor, COPY
+    lets PostgreSQL sort with parallel workers and has no per-FETCH round trips, and its
+    lines split in bulk (1M rows: ~3 s of server time instead of ~7 s). COPY takes no bind
+    parameters, so the statement is rendered with literal values — all produced by this
+    module (status, questionnaire id, validated wave, integer city id, hex salt). Numbers
+    stay in PostgreSQL's text form (shortest exact, e.g. ``85`` for 85.0).
     """
-    if not copy or conn.dialect.name != "postgresql":
-        result = conn.execute(stmt, execution_options={"stream_results": True,
-                                                       "yield_per": CHUNK})
-        for part in result.partitions(CHUNK):
-            yield [tuple(None if v is None else str(v) for v in row) for row in part]
-        return
+    snapshot = conn.scalar(text("SELECT pg_export_snapshot()"))
+    other = stack.enter_context(engine.connect()).execution_options(
+        isolation_level="REPEATABLE READ")
+    stack.enter_context(other.begin())
+    if not re.fullmatch(r"[0-9A-Fa-f-]+", str(snapshot)):  # SET takes no parameters
+        raise ExportError(f"unexpected snapshot id from PostgreSQL: {snapshot!r}")
+    other.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
+    _tune(other)
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    width = len(stmt.selected_columns)
-    raw = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT") as copy:
-        pending = b""
-        buffered: list[bytes] = []
-        size = 0
-        for block in copy:
-            buffered.append(bytes(block))
-            size += len(block)
-            if size >= 1 << 20:
-                pending, part = _copy_lines(pending + b"".join(buffered), width)
-                buffered, size = [], 0
-                yield part
-        pending, part = _copy_lines(pending + b"".join(buffered), width)
-        if part:
+    raw = other.connection.driver_connection
+    cur = stack.enter_context(raw.cursor())
+    copy = stack.enter_context(cur.copy(f"COPY ({sql}) TO STDOUT"))
+    return _copy_chunks(copy, len(stmt.selected_columns))
+
+
+def _copy_chunks(copy: Any, width: int) -> Iterator[Sequence[Sequence[str | None]]]:
+    pending = b""
+    buffered: list[bytes] = []
+    size = 0
+    for block in copy:
+        buffered.append(bytes(block))
+        size += len(block)
+        if size >= 1 << 20:
+            pending, part = _copy_lines(pending + b"".join(buffered), width)
+            buffered, size = [], 0
             yield part
+    pending, part = _copy_lines(pending + b"".join(buffered), width)
+    if part:
+        yield part
+
+
+def _tune(conn: Connection) -> None:
+    """The export's PostgreSQL settings for this transaction: the streaming query's
+    estimated cost would trigger JIT compilation, which takes longer than the query it
+    compiles; the plan's GROUP BY is hashed (a few thousand groups) when it may use more
+    than 4 MB."""
+    conn.execute(text("SET LOCAL jit = off"))
+    conn.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 _COPY_ESCAPE = re.compile(r"\\([\\bfnrtv])")

@@ -198,3 +198,22 @@ def test_the_codebook_describes_every_column(app, demo, tmp_path):
     assert "svydesign" in md and "svyset" in md and "`services_used__meals`" in md
     na_items = [v for v in book["variables"] if "-9" in v["value_labels"]]
     assert na_items and any(r[v["name"]] == "-9" for v in na_items for r in rows)
+
+
+def test_a_city_and_wave_too_small_to_publish_is_dropped_not_an_error(app, tmp_path):
+    """Fewer than k responses in a wave of a city: those rows are dropped (reported), the
+    rest is exported, and the written-equals-planned check still holds."""
+    from survey.demo import load_demo
+
+    with app.app_context():
+        session = get_session()
+        load_demo(session, app.extensions["manyi.questionnaires"], cities=1, responses=40,
+                  seed=5, end_wave="2026Q4")
+        per_wave = dict(session.execute(text(
+            "SELECT wave, count(*) FROM response WHERE questionnaire = 'healthcare' "
+            "AND status = 'valid' GROUP BY wave")).all())
+    assert min(per_wave.values()) < 5 <= sum(per_wave.values())
+    result = run_export(app, tmp_path)
+    kept = sum(n for n in per_wave.values() if n >= 5)
+    assert result.rows <= kept < sum(per_wave.values())
+    assert result.plan.rows_dropped >= sum(n for n in per_wave.values() if n < 5)
