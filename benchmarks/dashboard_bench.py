@@ -29,6 +29,8 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _pg import ensure_database  # noqa: E402
+
 from survey import create_app  # noqa: E402
 from survey.accounts import create_user  # noqa: E402
 from survey.db import get_session  # noqa: E402
@@ -40,20 +42,6 @@ from survey.waves import recent_waves, wave_bounds  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/manyi_bench"
 PASSWORD = "bench-password-123"
-
-
-def ensure_database(url: str, reload: bool) -> None:
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                             {"n": target.database})
-        if exists and reload:
-            conn.execute(text(f'DROP DATABASE "{target.database}" WITH (FORCE)'))
-            exists = False
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
 
 
 def load(app, responses: int, cities: int, chunk: int, seed: int, end_wave: str) -> None:  # type: ignore[no-untyped-def]

@@ -29,29 +29,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from _pg import ensure_database  # noqa: E402
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/manyi_export_bench"
-
-
-def ensure_database(url: str, reload: bool) -> bool:
-    """Create the database when missing (or ``reload``); True when it was (re)created."""
-    target = make_url(url)
-    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                             {"n": target.database})
-        if exists and reload:
-            conn.execute(text(f'DROP DATABASE "{target.database}" WITH (FORCE)'))
-            exists = False
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{target.database}"'))
-    admin.dispose()
-    return not exists
 
 
 def load(url: str, size: int, base: int) -> None:
