@@ -184,12 +184,14 @@ def trim_weights(
     *,
     lower: float | None = None,
     upper: float | None = None,
-    max_iter: int = 100,
+    max_iter: int = 200,
 ) -> NDArray[np.float64]:
-    """Trim weights into [lower, upper] and spread the removed weight over the others.
-
-    Repeats cap-and-rescale until all weights are within bounds (the total Σw is kept);
-    R ``survey::trimWeights(strict=TRUE)`` does the same.
+    """Trim weights into [lower, upper], keeping their total: ``clip(c·w, lower, upper)``
+    with the one factor ``c`` that restores Σw (found by bisection; Σ clip(c·w) grows
+    monotonically with c). Weights outside the bounds are set to them and the difference
+    is spread over the others in proportion to their weights — the fixed point of R
+    ``survey::trimWeights(strict=TRUE)``'s cap-and-redistribute, reached without
+    freezing a weight at one bound when the other bound's redistribution needs it back.
 
     Examples
     --------
@@ -204,15 +206,27 @@ def trim_weights(
     total = w.sum()
     if not low * w.size <= total <= high * w.size:
         raise ValueError("`lower`/`upper` cannot hold the weight total: bounds are impossible")
-    result = w.copy()
+    if max_iter < 1:
+        raise ValueError("`max_iter` must be at least 1")
+
+    def clipped_total(c: float) -> float:
+        return float(np.clip(c * w, low, high).sum())
+
+    c_low, c_high = 0.0, 1.0
+    while clipped_total(c_high) < total:  # grow until the total is bracketed
+        c_high *= 2.0
+        if c_high > 1e300:
+            raise ValueError("`lower`/`upper` cannot hold the weight total")
     for _ in range(max_iter):
-        clipped = np.clip(result, low, high)
-        fixed = (clipped <= low) | (clipped >= high)
-        free = ~fixed & (result > 0)
-        remainder = total - clipped[fixed].sum()
-        if free.any() and clipped[free].sum() > 0:
-            clipped[free] *= remainder / clipped[free].sum()
-        result = clipped
-        if result.min() >= low - 1e-12 and result.max() <= high * (1 + 1e-12):
+        c = 0.5 * (c_low + c_high)
+        if clipped_total(c) < total:
+            c_low = c
+        else:
+            c_high = c
+        if c_high - c_low <= 1e-15 * c_high:
             break
+    result = np.clip(c_high * w, low, high)
+    free = (result > low) & (result < high) & (w > 0)
+    if free.any():  # absorb the bisection's last rounding in the weights between the bounds
+        result[free] *= (total - result[~free].sum()) / result[free].sum()
     return result

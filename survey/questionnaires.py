@@ -987,6 +987,12 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode, deep: bool = Fal
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def safe_load_yaml(text: str) -> Any:
+    """YAML read the 1.2 way, as questionnaire files are (``14_17`` stays a string,
+    ``yes``/``no`` stay strings, duplicate keys are errors); raises ``yaml.YAMLError``."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+
+
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:

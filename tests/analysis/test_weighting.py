@@ -94,3 +94,19 @@ def test_kish_effective_n_of_equal_weights_is_n():
     assert analysis.kish_effective_n(np.full(7, 3.0)) == pytest.approx(7.0)
     with pytest.raises(ValueError, match="weights"):
         analysis.kish_effective_n([1.0, -1.0])
+
+
+def test_two_sided_trimming_keeps_the_total_when_weights_are_skewed():
+    """A weight pushed to the lower bound must be able to rise again when the upper
+    bound's excess is spread (the first cut froze it there and lost part of the total).
+    Checked against the defining property: result = clip(c·w, lower, upper) for one c."""
+    rng = np.random.default_rng(7)
+    w = rng.lognormal(0.0, 0.9, 500)
+    mean = w.mean()
+    t = analysis.trim_weights(w, lower=0.8 * mean, upper=1.2 * mean)
+    assert t.sum() == pytest.approx(w.sum(), rel=1e-12)
+    assert t.max() <= 1.2 * mean * (1 + 1e-12) and t.min() >= 0.8 * mean * (1 - 1e-12)
+    inside = (t > 0.8 * mean * (1 + 1e-9)) & (t < 1.2 * mean * (1 - 1e-9))
+    ratios = t[inside] / w[inside]
+    assert ratios.max() == pytest.approx(ratios.min(), rel=1e-9)
+    assert np.all(np.diff(t[np.argsort(w)]) >= -1e-9)  # order is kept
