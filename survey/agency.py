@@ -6,9 +6,11 @@ agency's scorecard. Session login (Flask-Login); every form has CSRF.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -24,6 +26,44 @@ from survey.db import get_session
 from survey.models import Agency, AgencyCity, Batch, City, Response, Role
 
 bp = Blueprint("agency", __name__, url_prefix="/agency")
+
+
+def _share(value: object) -> str:
+    return f"{float(value):.1%}" if isinstance(value, int | float) else str(value)
+
+
+def reason_text(reason: Mapping[str, Any]) -> str:
+    """A decision reason in the reader's language (stored reasons keep their English
+    message for the JSON report; the page translates them from the rule and figures)."""
+    rule, f = reason.get("rule"), reason
+    if rule == "no_valid_rows":
+        return _("No valid row was stored.")
+    if rule == "duplicates_over_limit":
+        return _("%(figure)s of rows duplicate another row (limit %(limit)s).",
+                 figure=_share(f.get("figure")), limit=_share(f.get("limit")))
+    if rule == "outlier_interviewer":
+        return _("Interviewer(s) %(names)s answer unlike the others (possible fabrication).",
+                 names=f.get("interviewers", ""))
+    if rule == "flagged_over_limit":
+        return _("%(figure)s of stored rows are flagged (limit %(limit)s).",
+                 figure=_share(f.get("figure")), limit=_share(f.get("limit")))
+    if rule == "invalid_over_limit":
+        return _("%(figure)s of data rows are invalid (limit %(limit)s).",
+                 figure=_share(f.get("figure")), limit=_share(f.get("limit")))
+    if rule == "check_failed":
+        return _("Check %(check)s failed: figure %(figure)s, threshold %(limit)s.",
+                 check=f.get("check", ""), figure=f"{float(f.get('figure', 0)):.4g}",
+                 limit=f"{float(f.get('limit', 0)):.4g}")
+    if rule == "invalid_rows":
+        return _("%(n)s row(s) invalid, not stored.", n=f.get("figure", ""))
+    if rule == "all_passed":
+        return _("Every check passed.")
+    return str(reason.get("message", ""))
+
+
+@bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {"reason_text": reason_text}
 
 CHECK_TITLES = {
     "duplicates": _l("Duplicate answer vectors"),

@@ -47,3 +47,17 @@ def test_the_admin_overview_lists_cities_and_is_admin_only(app, client):
     assert login(client2, "admin@x.cn").status_code == 302
     html = client2.get("/admin/").get_data(as_text=True)
     assert "/admin/qr-sheet/hangzhou" in html and "/admin/qr-sheet/chengdu" in html
+
+
+def test_the_acceptance_report_gives_its_reasons_in_the_readers_language(app, client):
+    with app.app_context():
+        session = get_session()
+        load_demo(session, app.extensions["manyi.questionnaires"], cities=1, responses=50,
+                  seed=2, end_wave="2026Q4", agency=True)
+        create_user(session, email="admin@x.cn", password=PASSWORD, role="admin")
+        session.commit()
+    assert login(client, "admin@x.cn").status_code == 302
+    zh = client.get("/agency/batches/1").get_data(as_text=True)
+    assert "访员 I08 的答卷与其他访员明显不同（可能存在造假）。" in zh
+    en = client.get("/agency/batches/1?lang=en").get_data(as_text=True)
+    assert "Interviewer(s) I08 answer unlike the others (possible fabrication)." in en
