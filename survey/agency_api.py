@@ -13,6 +13,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy import func, select
 
 from survey import acceptance, audit
+from survey.api import json_errors
 from survey.batches import MAX_BYTES, BatchFileError, NotServed, import_batch, served_city_ids
 from survey.db import get_session
 from survey.extensions import csrf, limiter
@@ -120,16 +121,4 @@ def get_scorecard():  # type: ignore[no-untyped-def]
     return jsonify(acceptance.scorecard(session, session.get_one(Agency, user.agency_id)))
 
 
-@bp.errorhandler(403)
-def _forbidden(_exc: Exception):  # type: ignore[no-untyped-def]
-    return jsonify({"error": "only agency users may use this API"}), 403
-
-
-@bp.errorhandler(404)
-def _not_found(_exc: Exception):  # type: ignore[no-untyped-def]
-    return jsonify({"error": "not found"}), 404
-
-
-@bp.errorhandler(429)
-def _too_many(_exc: Exception):  # type: ignore[no-untyped-def]
-    return jsonify({"error": "too many requests"}), 429
+json_errors(bp, {403: "only agency users may use this API"})

@@ -27,7 +27,7 @@ def questionnaires() -> dict[str, Any]:
 def list_questionnaires():  # type: ignore[no-untyped-def]
     return jsonify([
         {"id": q.id, "version": q.version, "domain": q.domain,
-         "title": q.title.model_dump(by_alias=True) if hasattr(q.title, "model_dump") else q.title}
+         "title": q.title.as_dict()}
         for q in questionnaires().values()
     ])
 
@@ -87,16 +87,17 @@ def _database_unavailable(_exc: Exception):  # type: ignore[no-untyped-def]
     return jsonify({"error": "database unavailable, nothing was stored; retry later"}), 503
 
 
-@bp.errorhandler(429)
-def _too_many(_exc: Exception):  # type: ignore[no-untyped-def]
-    return jsonify({"error": "too many requests"}), 429
+JSON_ERRORS = {404: "not found", 405: "method not allowed", 429: "too many requests"}
 
 
-@bp.errorhandler(404)
-def _not_found(_exc: Exception):  # type: ignore[no-untyped-def]
-    return jsonify({"error": "not found"}), 404
+def json_errors(blueprint: Blueprint, messages: dict[int, str] | None = None) -> None:
+    """Answer HTTP errors on ``blueprint`` with ``{"error": message}`` JSON instead of the
+    HTML error page (API clients parse the body)."""
+    for code, message in {**JSON_ERRORS, **(messages or {})}.items():
+        def handler(_exc: Exception, code: int = code, message: str = message):  # type: ignore[no-untyped-def]
+            return jsonify({"error": message}), code
+
+        blueprint.register_error_handler(code, handler)
 
 
-@bp.errorhandler(405)
-def _not_allowed(_exc: Exception):  # type: ignore[no-untyped-def]
-    return jsonify({"error": "method not allowed"}), 405
+json_errors(bp)

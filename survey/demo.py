@@ -268,9 +268,10 @@ def demo_agency_batch_csv(q: Questionnaire, sites: Sequence[SiteRef], n: int,
     import csv
     import io
 
-    start, end = wave_bounds(wave)
+    start, _end = wave_bounds(wave)
     plan = _plan(q)
     item_ids = [p.item_id for p in plan]
+    five_point = {p.item_id for p in plan if p.kind == "scale" and p.high == 5}
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["client_uuid", "questionnaire", "version", "site", "interviewer",
@@ -284,10 +285,8 @@ def demo_agency_batch_csv(q: Questionnaire, sites: Sequence[SiteRef], n: int,
         if clock[who].hour >= 18:
             clock[who] = clock[who].replace(hour=9) + timedelta(days=1)
         answers = synthetic_answers(q, float(rng.normal(0, 0.9)), rng, (), plan)
-        if who == "I08":
-            answers = {k: (4 if p.kind == "scale" and k in answers and answers[k] != "na"
-                           and p.high == 5 else v)
-                       for p in plan for k, v in answers.items() if k == p.item_id}
+        if who == "I08":  # the same "4" on every 1–5 item
+            answers = {k: 4 if k in five_point and v != "na" else v for k, v in answers.items()}
         cells = []
         for item_id in item_ids:
             value = answers.get(item_id)
@@ -297,7 +296,6 @@ def demo_agency_batch_csv(q: Questionnaire, sites: Sequence[SiteRef], n: int,
         writer.writerow([str(uuid.UUID(bytes=rng.bytes(16), version=4)), q.id, q.version,
                          site.code, who, "interview", began.isoformat(),
                          (began + timedelta(minutes=minutes)).isoformat(), *cells])
-    assert clock and end
     return out.getvalue().encode("utf-8")
 
 

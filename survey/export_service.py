@@ -499,8 +499,8 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
     has_visit = q.has_item("visit_type")
     # Rows arrive as text, keyed by the site's id (a site fixes its city and district).
     place = {str(site): codes for site, codes in _site_places(conn).items()}
-    site_district = dict(conn.execute(select(Site.id, Site.district_id)).all())
-    design = {str(site): f"{strata[site_district[site]]},{psus[site]}" for site in psus}
+    design = {str(site): f"{strata[district]},{psus[site]}" for site, district in
+              conn.execute(select(Site.id, Site.district_id).where(Site.id.in_(list(psus))))}
     # The per-row class key is (wave, site id, age, gender, visit, other demographics…);
     # each key seen maps once to the plan's raw tuple and to its ready CSV fragment
     # (generalised, formula-escaped, quoted) or None when suppressed.

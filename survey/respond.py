@@ -109,9 +109,10 @@ def site_landing(code: str):  # type: ignore[no-untyped-def]
     """Where a site's QR code leads when several questionnaires are asked there (a
     community centre serves both community services and elderly care)."""
     site = site_by_code(get_session(), code)
-    if site is None or not _questionnaires_at(site):
+    qs = _questionnaires_at(site) if site is not None else []
+    if not qs:
         abort(404)
-    return render_template("respond/site.html", site=site, questionnaires=_questionnaires_at(site))
+    return render_template("respond/site.html", site=site, questionnaires=qs)
 
 
 @bp.route("/sites/<code>/qr")
