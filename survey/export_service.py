@@ -472,7 +472,8 @@ def _driver(conn: Connection, q: Questionnaire, scope: Any, cols: list[Variable]
     text_cols = []
     for item_id in text_items:
         a = aliased(Answer)
-        driver = driver.outerjoin(a, and_(a.response_id == Response.id, a.item == item_id))
+        driver = driver.outerjoin(a, and_(a.response_id == Response.id, a.item == item_id,
+                                          a.value_text.is_not(None)))  # ix_answer_text
         text_cols.append(func.coalesce(a.value_text, ""))
     return driver.add_columns(*text_cols).where(scope).order_by(_shuffle_key(conn, salt))
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -203,7 +204,13 @@ class Answer(Base):
     """One answer. N/A is its own code (``is_na``), never 0."""
 
     __tablename__ = "answer"
-    __table_args__ = (UniqueConstraint("response_id", "item"),)
+    __table_args__ = (
+        UniqueConstraint("response_id", "item"),
+        # Free-text answers only: the export's join to them (migration 0006).
+        Index("ix_answer_text", "item", "response_id",
+              postgresql_where=text("value_text IS NOT NULL"),
+              sqlite_where=text("value_text IS NOT NULL")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
