@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/dashboard_bench.py --responses 20000 --reload
 
 Loads through the demo generator's bulk path (``survey.demo.generate_responses`` +
-``survey.responses.bulk_store``, in chunks so memory stays flat), prints the load rate,
+``survey.core.responses.ingest.bulk_store``, in chunks so memory stays flat), prints the load rate,
 then times ``GET /dashboard/<city>`` through the Flask test client, logged in as that
 city's official: one cold request, then ``--runs`` warm requests; prints p50/p95/max of
 the server time. The database (``MANYI_BENCH_DATABASE_URL``, default
@@ -32,13 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _pg import ensure_database  # noqa: E402
 
 from survey import create_app  # noqa: E402
-from survey.accounts import create_user  # noqa: E402
-from survey.db import get_session  # noqa: E402
-from survey.demo import create_places, generate_responses  # noqa: E402
-from survey.migrate import upgrade  # noqa: E402
-from survey.models import City, Response  # noqa: E402
-from survey.responses import SiteRef, bulk_store  # noqa: E402
-from survey.waves import recent_waves, wave_bounds  # noqa: E402
+from survey.accounts.users import create_user  # noqa: E402
+from survey.core.db import get_session  # noqa: E402
+from survey.core.migrate import upgrade  # noqa: E402
+from survey.core.models import City, Response  # noqa: E402
+from survey.core.responses.ingest import SiteRef, bulk_store  # noqa: E402
+from survey.core.waves import recent_waves, wave_bounds  # noqa: E402
+from survey.demo.data import create_places, generate_responses  # noqa: E402
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/manyi_bench"
 PASSWORD = "bench-password-123"
@@ -137,7 +137,7 @@ def main() -> None:
         city = session.scalars(select(City).order_by(City.id)).first()
         assert city is not None
         email = f"bench.{city.code}@manyi.bench"
-        from survey.models import User
+        from survey.core.models import User
 
         if session.scalar(select(User.id).where(User.email == email)) is None:
             create_user(session, email=email, password=PASSWORD, role="official",

@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/export_bench.py --sizes 20000 --reload
 
 Loads ``--base`` demo responses of the healthcare questionnaire through the real submit
-path (``survey.demo.generate_responses`` + ``survey.responses.bulk_store``), then copies
+path (``survey.demo.generate_responses`` + ``survey.core.responses.ingest.bulk_store``), then copies
 them in SQL (new ids and client UUIDs, same answers and scores) up to each size. Every size
 has its own PostgreSQL database ``<MANYI_BENCH_EXPORT_URL>_<size>`` (default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/manyi_export_bench``), created when missing
@@ -45,12 +45,12 @@ def load(url: str, size: int, base: int) -> None:
     import numpy as np
 
     from survey import create_app
-    from survey.db import get_session
-    from survey.demo import create_places, generate_responses
-    from survey.migrate import upgrade
-    from survey.models import Response
-    from survey.responses import SiteRef, bulk_store
-    from survey.waves import recent_waves, wave_bounds
+    from survey.core.db import get_session
+    from survey.core.migrate import upgrade
+    from survey.core.models import Response
+    from survey.core.responses.ingest import SiteRef, bulk_store
+    from survey.core.waves import recent_waves, wave_bounds
+    from survey.demo.data import create_places, generate_responses
 
     upgrade(url)
     app = create_app({"DATABASE_URL": url, "INSTANCE_DIR": tempfile.mkdtemp()})
@@ -107,8 +107,8 @@ def run_one(url: str, trace: bool = False) -> dict[str, float]:
     import tracemalloc
 
     from survey import create_app
-    from survey.db import engine_of, get_session
-    from survey.export_service import ExportRequest, export_files
+    from survey.core.db import engine_of, get_session
+    from survey.export.service import ExportRequest, export_files
 
     app = create_app({"DATABASE_URL": url, "INSTANCE_DIR": tempfile.mkdtemp()})
     out = Path(tempfile.mkdtemp()) / "bench.csv"

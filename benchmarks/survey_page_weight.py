@@ -35,10 +35,10 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from survey import create_app
-from survey.db import get_session
-from survey.demo import load_demo
-from survey.migrate import upgrade
-from survey.models import Site
+from survey.core.db import get_session
+from survey.core.migrate import upgrade
+from survey.core.models import Site
+from survey.demo.data import load_demo
 
 LIMIT = 30 * 1024
 COMMENT = "服务态度很好，但是排队时间有点长，希望增加窗口。The staff were kind, the queue was long."

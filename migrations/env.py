@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import Connection
 
 from survey.config import Config
-from survey.db import make_engine
-from survey.models import Base
+from survey.core.db import make_engine
+from survey.core.models import Base
 
 config = context.config
 target_metadata = Base.metadata

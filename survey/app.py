@@ -1,21 +1,21 @@
-"""The application factory."""
+"""The application factory: extensions, the shared core, then every feature package."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Flask, render_template
+from flask import Flask
 
-from survey import db, i18n
+from survey import accounts, agency, api, dashboard, demo, export, respond, weights
 from survey.config import Config
+from survey.core import db, i18n, web
+from survey.core.questionnaires import load_questionnaires
 from survey.extensions import babel, csrf, limiter, login_manager
 
-CSP = (
-    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; object-src 'none'; base-uri 'self'; frame-ancestors 'none'; "
-    "form-action 'self'"
-)
+# Each feature registers its blueprints and `manyi` sub-commands in ``init_app``;
+# removing a feature is deleting its folder and its name here.
+FEATURES = (respond, accounts, dashboard, export, api, agency, weights, demo)
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -28,7 +28,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         config = Config.from_env()
     elif not isinstance(config, Config):
         config = Config.from_env(**dict(config))
-    app = Flask(__name__, static_folder="../static", static_url_path="/static",
+    app = Flask(__name__, static_folder=config.STATIC_DIR, static_url_path="/static",
                 instance_path=config.INSTANCE_DIR)
     app.config.from_mapping(config.flask_mapping())
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.TRANSLATIONS_DIR)
@@ -38,29 +38,11 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
     babel.init_app(app, locale_selector=i18n.select_locale)
     csrf.init_app(app)
     login_manager.init_app(app)
-    app.config["RATELIMIT_ENABLED"] = config.RATELIMIT_ENABLED
     limiter.init_app(app)
-
-    from survey.questionnaires import load_questionnaires
-
     app.extensions["manyi.questionnaires"] = load_questionnaires(config.QUESTIONNAIRE_DIR)
 
-    from survey import (
-        admin,
-        agency,
-        agency_api,
-        api,
-        auth,
-        dashboard,
-        export,
-        respond,
-        static_assets,
-    )
-
-    for module in (respond, auth, dashboard, export, api, admin, static_assets, agency,
-                   agency_api):
-        app.register_blueprint(module.bp)
-    auth.init_login(app)
+    for feature in FEATURES:
+        feature.init_app(app)
 
     app.add_template_filter(i18n.localized, "tr")
 
@@ -70,21 +52,5 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                 "lang_url": i18n.lang_url,
                 "config_questionnaires": list(app.extensions["manyi.questionnaires"].values())}
 
-    @app.after_request
-    def _security_headers(response):  # type: ignore[no-untyped-def]
-        response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
-
-    for code in (400, 403, 404, 405, 429, 500):
-        app.register_error_handler(code, _error_page(code))
+    web.init_app(app)
     return app
-
-
-def _error_page(code: int):  # type: ignore[no-untyped-def]
-    def handler(_exc: Exception):  # type: ignore[no-untyped-def]
-        return render_template("error.html", code=code), code
-
-    return handler

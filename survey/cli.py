@@ -1,19 +1,24 @@
-"""The ``manyi`` command: a Flask ``FlaskGroup`` bound to ``survey.create_app``."""
+"""The ``manyi`` command: a Flask ``FlaskGroup`` bound to ``survey.create_app``.
+
+``db`` is the core's; every feature adds its own sub-commands in its ``init_app``.
+"""
 
 from __future__ import annotations
 
 import sys
 
 import click
-from flask import current_app
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 
-from survey.db import DatabaseConfigError
+from survey.core.db import DatabaseConfigError
+from survey.core.migrate import upgrade
+from survey.core.questionnaires import QuestionnaireError
 
 
-def _create_app():  # type: ignore[no-untyped-def]
-    from survey import create_app
+def _create_app() -> Flask:
+    from survey.app import create_app
 
     return create_app()
 
@@ -34,25 +39,12 @@ def db() -> None:
 @with_appcontext
 def db_upgrade(revision: str) -> None:
     """Bring the database to the newest schema (or REVISION)."""
-    from survey.migrate import upgrade
-
     upgrade(current_app.config["DATABASE_URL"], revision)
     click.echo(f"database at {revision}")
 
 
-def _register() -> None:
-    from survey import commands
-
-    commands.register(cli)
-
-
-_register()
-
-
 def main() -> None:
     """Entry point: turns configuration mistakes into one clear line and exit code 2."""
-    from survey.questionnaires import QuestionnaireError
-
     try:
         cli.main(standalone_mode=True)
     except DatabaseConfigError as exc:

@@ -11,8 +11,26 @@ import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-INSTANCE_DIR = Path(os.environ.get("MANYI_INSTANCE_DIR", REPO_ROOT / "instance"))
+PACKAGE_DIR = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_DIR.parent
+"""The source checkout (``pyproject.toml`` beside ``survey/``); in an installed wheel, the
+site-packages directory, which holds no data of ours."""
+
+
+def _data_dir(name: str) -> Path:
+    """A data folder kept at the repository's top level (``static``, ``questionnaires``,
+    ``migrations``): in a wheel it is shipped as ``survey/_data/<name>`` (hatch
+    ``force-include``), in a source checkout or editable install it is read in place."""
+    shipped = PACKAGE_DIR / "_data" / name
+    return shipped if shipped.is_dir() else REPO_ROOT / name
+
+
+STATIC_DIR = _data_dir("static")
+QUESTIONNAIRE_DIR = _data_dir("questionnaires")
+MIGRATIONS_DIR = _data_dir("migrations")
+_IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()
+INSTANCE_DIR = Path(os.environ.get("MANYI_INSTANCE_DIR")
+                    or (REPO_ROOT if _IN_CHECKOUT else Path.cwd()) / "instance")
 
 
 def _default_database_url() -> str:
@@ -29,7 +47,8 @@ class Config:
 
     DATABASE_URL: str = field(default_factory=_default_database_url)
     SECRET_KEY: str = field(default_factory=lambda: secrets.token_hex(32))
-    QUESTIONNAIRE_DIR: str = str(REPO_ROOT / "questionnaires")
+    QUESTIONNAIRE_DIR: str = str(QUESTIONNAIRE_DIR)
+    STATIC_DIR: str = str(STATIC_DIR)
     INSTANCE_DIR: str = str(INSTANCE_DIR)
     TESTING: bool = False
     WTF_CSRF_ENABLED: bool = True

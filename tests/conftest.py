@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from survey import create_app
-from survey.migrate import upgrade
-from survey.models import Base
+from survey.core.migrate import upgrade
+from survey.core.models import Base
 
 PG_URL = os.environ.get("MANYI_TEST_DATABASE_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])

@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import select
 
 from survey import create_app
-from survey.db import get_session
-from survey.models import (
+from survey.core.db import get_session
+from survey.core.models import (
     Agency,
     AgencyCity,
     AuditLog,

@@ -6,10 +6,10 @@ import re
 
 from sqlalchemy import select
 
-from survey.accounts import create_user
-from survey.db import get_session
-from survey.demo import load_demo
-from survey.models import City, Site
+from survey.accounts.users import create_user
+from survey.core.db import get_session
+from survey.core.models import City, Site
+from survey.demo.data import load_demo
 from tests.test_dashboard_helpers import PASSWORD, login
 
 

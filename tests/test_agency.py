@@ -24,12 +24,12 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from survey import acceptance
-from survey.accounts import create_user
-from survey.batches import FIELDS, BatchFileError, NotServed, import_batch
-from survey.db import get_session
-from survey.demo import load_demo
-from survey.models import (
+from survey.accounts.users import create_user
+from survey.agency import acceptance
+from survey.agency.batches import FIELDS, BatchFileError, NotServed, import_batch
+from survey.agency.screening import NATIONAL_AGE_SHARES, NATIONAL_GENDER_SHARES
+from survey.core.db import get_session
+from survey.core.models import (
     Agency,
     AgencyCity,
     AuditLog,
@@ -39,10 +39,10 @@ from survey.models import (
     Response,
     Site,
 )
-from survey.questionnaires import Questionnaire
-from survey.screening import NATIONAL_AGE_SHARES, NATIONAL_GENDER_SHARES
-from survey.stats import Filters, Scope, Settings, kpis_by_split
-from survey.waves import CHINA_TZ, wave_bounds
+from survey.core.questionnaires import Questionnaire
+from survey.core.waves import CHINA_TZ, wave_bounds
+from survey.dashboard.estimates import Filters, Scope, Settings, kpis_by_split
+from survey.demo.data import load_demo
 
 WAVE = "2026Q3"
 NOW = datetime(2026, 10, 5, tzinfo=CHINA_TZ)

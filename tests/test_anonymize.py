@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from survey.anonymize import (
+from survey.demo.data import COMMENTS
+from survey.export.anonymize import (
     SUPPRESSED,
     escape_formula,
     plan_k_anonymity,
@@ -17,7 +18,6 @@ from survey.anonymize import (
     resident_id_valid,
     scrub_text,
 )
-from survey.demo import COMMENTS
 
 W = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
@@ -85,7 +85,7 @@ def test_digits_inside_a_longer_run_are_not_a_phone_or_id():
 
 
 def test_counts_are_reported_by_kind():
-    from survey.anonymize import ScrubCounts
+    from survey.export.anonymize import ScrubCounts
 
     counts = ScrubCounts()
     scrub_text("我叫李明，电话13812345678，邮箱 a@b.cn", counts)
@@ -179,7 +179,7 @@ _PIECES = st.sampled_from(["我叫", "我是", "本人", "姓名", "微信", "wx
 @given(st.lists(_PIECES, max_size=12).map("".join))
 def test_text_without_a_trigger_matches_no_pattern(text: str):
     """The fast path of scrub_text (no trigger → unchanged) never skips a real match."""
-    from survey.anonymize import _FULLWIDTH, _PATTERNS, _TRIGGER
+    from survey.export.anonymize import _FULLWIDTH, _PATTERNS, _TRIGGER
 
     probe = text.translate(_FULLWIDTH)
     if _TRIGGER.search(probe) is None:

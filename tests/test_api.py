@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from survey.db import get_session
-from survey.models import Response
+from survey.core.db import get_session
+from survey.core.models import Response
 from tests.test_respond import sites  # noqa: F401  (fixture)
 
 HOSPITAL_ANSWERS: dict[str, Any] = {

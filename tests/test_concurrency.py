@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
 from survey import create_app
-from survey.db import get_session
-from survey.demo import load_demo
-from survey.models import Answer, Response, Score, Site
+from survey.core.db import get_session
+from survey.core.models import Answer, Response, Score, Site
+from survey.demo.data import load_demo
 from tests.conftest import PG_URL, empty_all_tables
 from tests.test_api import body
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import select
 
 import analysis
-from survey.db import get_session
-from survey.models import AuditLog, Site
+from survey.core.db import get_session
+from survey.core.models import AuditLog, Site
 from tests.test_dashboard_helpers import fetch, floats, login, read_csv, setup_demo
 
 REL = 1e-9
@@ -69,8 +69,8 @@ def test_city_index_and_ci_equal_analysis_mean_on_rows(app, client, demo, db_url
 
 
 def test_satisfaction_rate_ci_is_the_logit_interval_of_analysis_proportion(app, demo, db_url):
-    from survey import stats
-    from survey.models import Response
+    from survey.core.models import Response
+    from survey.dashboard import estimates
 
     rows = fetch(db_url, ROWS_SQL + " AND wave = :w", city="chengdu", q="community", w=WAVE)
     expected = analysis.proportion(rows["satisfied"].astype(int), 1,
@@ -79,9 +79,9 @@ def test_satisfaction_rate_ci_is_the_logit_interval_of_analysis_proportion(app, 
                                    clusters=rows["site_id"].astype(int), single_psu="collapse")
     with app.app_context():
         city_id = get_session().scalar(select(Site.city_id).where(Site.code.like("chengdu-%")))
-        kpi = stats.kpis_by_split(get_session(), stats.Settings("center", 10),
-                                  stats.Scope(("community",), (WAVE,), city_id),
-                                  stats.Filters(), [Response.wave])[(WAVE,)]
+        kpi = estimates.kpis_by_split(get_session(), estimates.Settings("center", 10),
+                                  estimates.Scope(("community",), (WAVE,), city_id),
+                                  estimates.Filters(), [Response.wave])[(WAVE,)]
     got = kpi.rate.value
     assert got is not None
     for a, b in ((got.estimate, expected.estimate), (got.ci_low, expected.ci_low),

@@ -1,5 +1,5 @@
 """Shared helpers of the dashboard tests (no tests here): log in through the real
-CSRF-protected form, demo data, rows fetched independently of survey.stats."""
+CSRF-protected form, demo data, rows fetched independently of survey.dashboard.estimates."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import re
 import numpy as np
 from sqlalchemy import create_engine, text
 
-from survey.accounts import create_user
-from survey.db import get_session
-from survey.demo import load_demo
+from survey.accounts.users import create_user
+from survey.core.db import get_session
+from survey.demo.data import load_demo
 
 PASSWORD = "correct horse battery"
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|'

@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session
 
-from survey.demo import load_demo
-from survey.models import Answer, Response, Score, Site
-from survey.questionnaires import load_questionnaires
-from survey.scoring import score_response, validate_answers
+from survey.core.models import Answer, Response, Score, Site
+from survey.core.questionnaires import load_questionnaires
+from survey.core.responses.scoring import score_response, validate_answers
+from survey.demo.data import load_demo
 
 REPO = Path(__file__).resolve().parent.parent
 MANYI = str(Path(sys.executable).with_name("manyi"))

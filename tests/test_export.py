@@ -14,9 +14,9 @@ import pytest
 from pycanon.anonymity import k_anonymity
 from sqlalchemy import select, text, update
 
-from survey.db import engine_of, get_session
-from survey.export_service import ExportRequest, export_files
-from survey.models import Answer, City, Response
+from survey.core.db import engine_of, get_session
+from survey.core.models import Answer, City, Response
+from survey.export.service import ExportRequest, export_files
 from tests.test_dashboard_helpers import setup_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +154,7 @@ def test_only_valid_responses_are_exported(app, demo, tmp_path):
 
 
 def test_weighted_mean_from_the_csv_equals_the_dashboard_figure(app, demo, tmp_path):
-    from survey import stats
+    from survey.dashboard import estimates
 
     result = run_export(app, tmp_path, city="hangzhou", wave="2026Q4")
     single_psu = app.config["SINGLE_PSU"]
@@ -168,10 +168,10 @@ def test_weighted_mean_from_the_csv_equals_the_dashboard_figure(app, demo, tmp_p
     with app.app_context():
         session = get_session()
         city_id = session.scalar(select(City.id).where(City.code == "hangzhou"))
-        settings = stats.Settings(single_psu, app.config["MIN_CELL_SIZE"])
-        kpi = stats.kpis_by_split(session, settings,
-                                  stats.Scope(("healthcare",), ("2026Q4",), city_id),
-                                  stats.Filters(), [])[()]
+        settings = estimates.Settings(single_psu, app.config["MIN_CELL_SIZE"])
+        kpi = estimates.kpis_by_split(session, settings,
+                                  estimates.Scope(("healthcare",), ("2026Q4",), city_id),
+                                  estimates.Filters(), [])[()]
     dashboard = kpi.index.estimate
     assert dashboard is not None
     assert exported["estimate"] == pytest.approx(dashboard.estimate, rel=1e-9)
@@ -203,7 +203,7 @@ def test_the_codebook_describes_every_column(app, demo, tmp_path):
 def test_a_city_and_wave_too_small_to_publish_is_dropped_not_an_error(app, tmp_path):
     """Fewer than k responses in a wave of a city: those rows are dropped (reported), the
     rest is exported, and the written-equals-planned check still holds."""
-    from survey.demo import load_demo
+    from survey.demo.data import load_demo
 
     with app.app_context():
         session = get_session()

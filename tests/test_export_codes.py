@@ -16,16 +16,16 @@ import yaml
 from sqlalchemy import select, text
 
 from survey import create_app
-from survey.db import get_session
-from survey.demo import create_places, generate_responses, load_demo
-from survey.export_codes import encode_items, encode_scores, layout, qi_names
-from survey.export_service import _cell, variables
-from survey.migrate import downgrade, upgrade
-from survey.models import Answer, Response, Score
-from survey.questionnaires import NA, parse_questionnaire
-from survey.responses import SiteRef, bulk_store, store
-from survey.scoring import score_response, validate_answers
-from survey.waves import recent_waves, wave_bounds
+from survey.core.db import get_session
+from survey.core.migrate import downgrade, upgrade
+from survey.core.models import Answer, Response, Score
+from survey.core.questionnaires import NA, parse_questionnaire
+from survey.core.responses.codes import encode_items, encode_scores, layout, qi_names
+from survey.core.responses.ingest import SiteRef, bulk_store, store
+from survey.core.responses.scoring import score_response, validate_answers
+from survey.core.waves import recent_waves, wave_bounds
+from survey.demo.data import create_places, generate_responses, load_demo
+from survey.export.service import _cell, variables
 from tests.conftest import fresh_database
 from tests.test_dashboard_helpers import setup_demo
 from tests.test_export import plant, read, run_export
@@ -233,7 +233,7 @@ def test_stored_codes_and_answer_rows_export_the_same(app, tmp_path):  # type: i
 def test_copy_text_format_is_decoded_exactly():
     """PostgreSQL's COPY text format, as the export reads it: \\N is NULL, backslash
     sequences are unescaped, a line may arrive split across blocks."""
-    from survey.export_service import _copy_lines
+    from survey.export.service import _copy_lines
 
     data = b"1\tplain\t\\N\n2\ta\\tb\\nc\\\\d\\re\t\xe6\xbb\xa1\xe6\x84\x8f\n3\tpart"
     tail, rows = _copy_lines(data, 3)
@@ -252,7 +252,7 @@ def test_copy_round_trips_awkward_text_through_postgresql():
     url = os.environ.get("MANYI_TEST_DATABASE_URL")
     if not url:
         pytest.skip("needs MANYI_TEST_DATABASE_URL (CI sets it)")
-    from survey.export_service import _copy_lines
+    from survey.export.service import _copy_lines
 
     texts = ["tab\there", "line\nbreak", "back\\slash", "cr\rlf", "\\N", "", "满意\b\f\v"]
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:

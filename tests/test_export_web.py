@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from survey.db import get_session
-from survey.models import AuditLog
+from survey.core.db import get_session
+from survey.core.models import AuditLog
 from tests.test_dashboard_helpers import PASSWORD, csrf_token, login, setup_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,8 +76,8 @@ def test_official_exports_own_city_only(app, client, demo):
 def test_other_roles_and_anonymous_users_get_no_export(app, client, demo):
     assert client.get("/export/").status_code in (302, 401)
     with app.app_context():
-        from survey.accounts import create_user
-        from survey.models import Agency
+        from survey.accounts.users import create_user
+        from survey.core.models import Agency
 
         session = get_session()
         session.add(Agency(code="ag1", name="Test agency"))

@@ -13,8 +13,8 @@ from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from survey.migrate import downgrade, upgrade
-from survey.models import Base, City, District, QuestionnaireVersion, Response, Site
+from survey.core.migrate import downgrade, upgrade
+from survey.core.models import Base, City, District, QuestionnaireVersion, Response, Site
 from tests.conftest import fresh_database
 from tests.test_dashboard_helpers import csrf_token
 
@@ -134,9 +134,9 @@ def test_security_headers_forbid_other_origins(client):
 @pytest.mark.parametrize("role, home", [("admin", "/dashboard/"), ("researcher", "/export/"),
                                         ("agency", "/agency/batches")])
 def test_login_lands_on_the_role_home_and_ignores_foreign_next(app, client, role, home):
-    from survey.accounts import create_user
-    from survey.db import get_session
-    from survey.models import Agency
+    from survey.accounts.users import create_user
+    from survey.core.db import get_session
+    from survey.core.models import Agency
 
     with app.app_context():
         session = get_session()

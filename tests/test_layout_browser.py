@@ -113,8 +113,8 @@ def test_pages_fit_375_and_1280_without_horizontal_scroll(server, app):  # type:
     with app.app_context():
         from sqlalchemy import select
 
-        from survey.db import get_session
-        from survey.models import Site
+        from survey.core.db import get_session
+        from survey.core.models import Site
 
         site = get_session().scalar(select(Site).where(Site.kind == "hospital")
                                     .order_by(Site.code))

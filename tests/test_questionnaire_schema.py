@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
-from survey.questionnaires import (
+from survey.config import QUESTIONNAIRE_DIR
+from survey.core.questionnaires import (
     NA,
-    QUESTIONNAIRE_DIR,
     Questionnaire,
     QuestionnaireError,
     load_questionnaire,

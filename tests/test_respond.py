@@ -16,12 +16,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
-from survey import drafts
-from survey.db import get_session
-from survey.demo import load_demo
-from survey.models import Draft, Response, Score
-from survey.respond import CONSENT_TEXTS
-from survey.respond_forms import pages
+from survey.core.db import get_session
+from survey.core.models import Draft, Response, Score
+from survey.demo.data import load_demo
+from survey.respond import drafts
+from survey.respond.forms import pages
+from survey.respond.views import CONSENT_TEXTS
 
 # --------------------------------------------------------------------------- helpers
 
@@ -33,7 +33,7 @@ def sites(app: Flask) -> dict[str, str]:
         session = get_session()
         load_demo(session, app.extensions["manyi.questionnaires"], cities=1, responses=0,
                   seed=1)
-        from survey.models import Site
+        from survey.core.models import Site
 
         out: dict[str, str] = {}
         for site in session.scalars(select(Site).order_by(Site.code)):
@@ -450,7 +450,7 @@ def test_stale_drafts_are_purged(app, sites):
     q = app.extensions["manyi.questionnaires"]["healthcare"]
     with app.app_context():
         session = get_session()
-        from survey.places import site_by_code
+        from survey.core.places import site_by_code
 
         site = site_by_code(session, sites["hospital"])
         assert site is not None

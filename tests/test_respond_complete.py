@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from survey.db import get_session
-from survey.models import Answer, Response, Score
+from survey.core.db import get_session
+from survey.core.models import Answer, Response, Score
 from tests.test_respond import site_for, sites, walk  # noqa: F401  (sites is a fixture)
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from survey.questionnaires import Questionnaire, load_questionnaire, load_questionnaires
-from survey.scoring import (
+from survey.core.questionnaires import Questionnaire, load_questionnaire, load_questionnaires
+from survey.core.responses.scoring import (
     NA,
     AnswerError,
     SatisfactionFlags,

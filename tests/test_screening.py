@@ -1,4 +1,4 @@
-"""survey.screening on synthetic arrays with planted problems: each check finds exactly
+"""survey.agency.screening on synthetic arrays with planted problems: each check finds exactly
 what was planted, with the figure computed independently."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from survey import screening
-from survey.screening import Settings
-from survey.waves import CHINA_TZ, wave_bounds
+from survey.agency import screening
+from survey.agency.screening import Settings
+from survey.core.waves import CHINA_TZ, wave_bounds
 
 
 def answers(n: int, k: int, seed: int) -> np.ndarray:

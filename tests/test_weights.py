@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 import analysis
-from survey.db import get_session
-from survey.demo import load_demo
-from survey.models import City
-from survey.stats import Filters, Scope, Settings, kpis_by_split
+from survey.core.db import get_session
+from survey.core.models import City
+from survey.dashboard.estimates import Filters, Scope, Settings, kpis_by_split
+from survey.demo.data import load_demo
 
 MANYI = str(Path(sys.executable).with_name("manyi"))
 MARGINS = """\

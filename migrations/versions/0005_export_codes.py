@@ -49,8 +49,9 @@ def downgrade() -> None:
 def backfill(conn: sa.Connection, directory: Any = None) -> int:
     """Encode every response of a known questionnaire version that has no codes yet;
     returns how many were encoded."""
-    from survey.export_codes import encode_items, encode_scores
-    from survey.questionnaires import QUESTIONNAIRE_DIR, load_questionnaires
+    from survey.config import QUESTIONNAIRE_DIR
+    from survey.core.questionnaires import load_questionnaires
+    from survey.core.responses.codes import encode_items, encode_scores
 
     questionnaires = load_questionnaires(directory or QUESTIONNAIRE_DIR)
     hashes = {(q, v): h for q, v, h in conn.execute(sa.text(

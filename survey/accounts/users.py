@@ -1,0 +1,54 @@
+"""Creating accounts (used by ``manyi users create`` and the demo)."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from survey.core.models import Agency, City, Role, User
+from survey.core.security import hash_password
+
+
+class AccountError(ValueError):
+    pass
+
+
+def create_user(session: Session, *, email: str, password: str, role: str,
+                city_code: str | None = None, agency_code: str | None = None) -> User:
+    """Add a user; officials need a city, agency users an agency. Does not commit."""
+    email = email.strip().lower()
+    if "@" not in email or len(email) > 254:
+        raise AccountError(f"email: not an e-mail address: {email!r}")
+    if role not in {r.value for r in Role}:
+        raise AccountError(f"role: must be one of {', '.join(r.value for r in Role)}, not {role!r}")
+    if session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
+        raise AccountError(f"email: {email} already has an account")
+    city = None
+    if city_code:
+        city = session.scalar(select(City).where(City.code == city_code))
+        if city is None:
+            raise AccountError(f"city: no city with code {city_code!r}")
+    agency = None
+    if agency_code:
+        agency = session.scalar(select(Agency).where(Agency.code == agency_code))
+        if agency is None:
+            raise AccountError(f"agency: no agency with code {agency_code!r}")
+    if role == Role.official and city is None:
+        raise AccountError("city: an official needs --city")
+    if role == Role.agency and agency is None:
+        raise AccountError("agency: an agency user needs --agency")
+    try:
+        password_hash = hash_password(password)
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+    user = User(email=email, password_hash=password_hash, role=role,
+                city_id=city.id if city else None, agency_id=agency.id if agency else None)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def random_password() -> str:
+    return secrets.token_urlsafe(15)

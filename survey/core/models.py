@@ -1,0 +1,332 @@
+"""SQLAlchemy 2.0 typed models: places, questionnaires, responses, answers, scores, users.
+
+Nothing is ever deleted by analysis: a response that must not enter the indices gets a
+``status`` other than ``valid`` together with a ``status_reason``.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(
+        naming_convention={
+            "ix": "ix_%(column_0_label)s",
+            "uq": "uq_%(table_name)s_%(column_0_name)s",
+            "ck": "ck_%(table_name)s_%(constraint_name)s",
+            "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+            "pk": "pk_%(table_name)s",
+        }
+    )
+
+
+class SiteKind(enum.StrEnum):
+    hospital = "hospital"
+    clinic = "clinic"
+    elder_care = "elder_care"
+    community_centre = "community_centre"
+    scenic_spot = "scenic_spot"
+    dealer = "dealer"
+
+
+class Channel(enum.StrEnum):
+    web = "web"
+    interview = "interview"
+    phone = "phone"
+
+
+class ResponseStatus(enum.StrEnum):
+    valid = "valid"          # enters the indices
+    pending = "pending"      # agency batch awaiting acceptance (采信)
+    flagged = "flagged"      # screening flagged it; kept, not counted
+    excluded = "excluded"    # rejected; kept, not counted
+
+
+class Role(enum.StrEnum):
+    admin = "admin"
+    official = "official"
+    researcher = "researcher"
+    agency = "agency"
+
+
+class City(Base):
+    __tablename__ = "city"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    province_zh: Mapped[str] = mapped_column(String(100), default="")
+
+    districts: Mapped[list[District]] = relationship(back_populates="city")
+
+
+class District(Base):
+    __tablename__ = "district"
+    __table_args__ = (UniqueConstraint("city_id", "code"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"))
+    code: Mapped[str] = mapped_column(String(32))
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    population: Mapped[int | None] = mapped_column(Integer)
+
+    city: Mapped[City] = relationship(back_populates="districts")
+
+
+class Site(Base):
+    __tablename__ = "site"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name_zh: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"), index=True)
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    city: Mapped[City] = relationship()
+    district: Mapped[District] = relationship()
+
+
+class QuestionnaireVersion(Base):
+    """A questionnaire definition as it was when responses were collected."""
+
+    __tablename__ = "questionnaire_version"
+    __table_args__ = (UniqueConstraint("questionnaire", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    questionnaire: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    definition: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Agency(Base):
+    """A third-party measurement agency (测评机构)."""
+
+    __tablename__ = "agency"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    accreditation_no: Mapped[str] = mapped_column(String(64), default="")
+    contact: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AgencyCity(Base):
+    __tablename__ = "agency_city"
+
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"), primary_key=True)
+
+
+class Response(Base):
+    """One completed questionnaire.
+
+    ``overall_score``, ``satisfied`` and ``nps_group`` repeat what the ``score`` rows hold
+    so that the dashboard's hot aggregates need no join (see docs/decisions.md).
+    """
+
+    __tablename__ = "response"
+    __table_args__ = (
+        Index("ix_response_city_q_wave", "city_id", "questionnaire", "wave", "status"),
+        Index("ix_response_dashboard", "city_id", "status", "questionnaire", "wave",
+              "district_id", "site_id",
+              postgresql_include=["final_weight", "overall_score", "satisfied"]),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    receipt_code: Mapped[str] = mapped_column(String(16))
+    questionnaire: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    questionnaire_version_id: Mapped[int] = mapped_column(ForeignKey("questionnaire_version.id"))
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"))
+    district_id: Mapped[int] = mapped_column(ForeignKey("district.id"))
+    wave: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(16), default=Channel.web.value)
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
+    batch_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    interviewer: Mapped[str | None] = mapped_column(String(64))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    consent_version: Mapped[str] = mapped_column(String(32))
+    age_band: Mapped[str | None] = mapped_column(String(16))
+    gender: Mapped[str | None] = mapped_column(String(16))
+    visit_type: Mapped[str | None] = mapped_column(String(32))
+    design_weight: Mapped[float] = mapped_column(Float, default=1.0)
+    final_weight: Mapped[float] = mapped_column(Float, default=1.0)
+    overall_score: Mapped[float | None] = mapped_column(Float)
+    satisfied: Mapped[int | None] = mapped_column(Integer)
+    nps_group: Mapped[str | None] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default=ResponseStatus.valid.value)
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    # The export's answer and score cells, encoded at submit (survey/export_codes.py);
+    # NULL for responses the migration could not encode (the export then reads ``answer``).
+    item_codes: Mapped[str | None] = mapped_column(Text)
+    dimension_scores: Mapped[str | None] = mapped_column(Text)
+
+    site: Mapped[Site] = relationship()
+    answers: Mapped[list[Answer]] = relationship(back_populates="response")
+    scores: Mapped[list[Score]] = relationship(back_populates="response")
+
+
+class Answer(Base):
+    """One answer. N/A is its own code (``is_na``), never 0."""
+
+    __tablename__ = "answer"
+    __table_args__ = (
+        UniqueConstraint("response_id", "item"),
+        # Free-text answers only: the export's join to them (migration 0006).
+        Index("ix_answer_text", "item", "response_id",
+              postgresql_where=text("value_text IS NOT NULL"),
+              sqlite_where=text("value_text IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    response_id: Mapped[int] = mapped_column(ForeignKey("response.id", ondelete="CASCADE"))
+    item: Mapped[str] = mapped_column(String(64))
+    value_num: Mapped[float | None] = mapped_column(Float)
+    value_text: Mapped[str | None] = mapped_column(Text)
+    is_na: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    response: Mapped[Response] = relationship(back_populates="answers")
+
+
+class Score(Base):
+    """A 0–100 dimension score (or ``overall``) computed once, at submit."""
+
+    __tablename__ = "score"
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("response.id", ondelete="CASCADE"), primary_key=True
+    )
+    dimension: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+
+    response: Mapped[Response] = relationship(back_populates="scores")
+
+
+class User(Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16))
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("city.id"))
+    agency_id: Mapped[int | None] = mapped_column(ForeignKey("agency.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    city: Mapped[City | None] = relationship()
+
+
+class AuditLog(Base):
+    """Who did what, when. Never holds respondents' personal data or IP addresses."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    actor: Mapped[str] = mapped_column(String(254), default="")
+    action: Mapped[str] = mapped_column(String(64))
+    city_id: Mapped[int | None] = mapped_column(ForeignKey("city.id"))
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class Draft(Base):
+    """A questionnaire being answered on the web, kept server-side until it is submitted.
+
+    The browser's signed session cookie holds only ``id`` (an unguessable token); the
+    answers live here so that a closed tab, the back button or a second device with the
+    same cookie resumes where the respondent stopped. The row is deleted at submit, when
+    a respondent under 14 is stopped, or when it has not been touched for a while
+    (:func:`survey.respond.drafts.purge_stale`). Nothing personal: no IP, no user agent.
+    """
+
+    __tablename__ = "draft"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    questionnaire: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int] = mapped_column(Integer)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id", ondelete="CASCADE"))
+    client_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    answers: Mapped[dict] = mapped_column(JSON, default=dict)
+    consent_version: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow,
+                                                 index=True)
+
+    site: Mapped[Site] = relationship()
+
+
+class Batch(Base):
+    """One file of interviews uploaded by a measurement agency, with its screening report
+    and acceptance (采信) decision.
+
+    ``row_errors`` lists the rows that were not stored (``{row, column, reason}``, rows
+    numbered from 1 = the first data row after the header). ``response_rows`` maps the
+    stored rows to their responses (``[[row, response_id], …]``). ``auto_decision`` is
+    what the rules of :mod:`survey.agency.acceptance` say; ``final_decision`` stays ``None`` until
+    an admin confirms or overrides it, and only then do the rows leave ``pending``.
+    ``Response.batch_id`` refers to ``batch.id`` without a database foreign key (see
+    docs/agencies.md).
+    """
+
+    __tablename__ = "batch"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"), index=True)
+    wave: Mapped[str | None] = mapped_column(String(8))
+    filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    n_valid: Mapped[int] = mapped_column(Integer, default=0)
+    n_invalid: Mapped[int] = mapped_column(Integer, default=0)
+    n_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    row_errors: Mapped[list] = mapped_column(JSON, default=list)
+    response_rows: Mapped[list] = mapped_column(JSON, default=list)
+    report: Mapped[dict] = mapped_column(JSON, default=dict)
+    auto_decision: Mapped[str] = mapped_column(String(16))
+    decision_reasons: Mapped[list] = mapped_column(JSON, default=list)
+    final_decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    override_reason: Mapped[str | None] = mapped_column(Text)
+
+    agency: Mapped[Agency] = relationship()
+    city: Mapped[City] = relationship()

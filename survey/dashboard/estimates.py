@@ -1,0 +1,385 @@
+"""SQL aggregates → :mod:`analysis`: every number the dashboard shows comes from here.
+
+The design (docs/dashboard.md): stratum = district, PSU = site, weight =
+``Response.final_weight``, only ``status == 'valid'`` responses. One helper,
+:func:`aggregate`, runs::
+
+    SELECT district_id, site_id, <split cols>, <domain cols>,
+           SUM(w*y), SUM(w), SUM(w*y*y), COUNT(*)      -- per measure, inside the domain
+    FROM response ... WHERE <scope> GROUP BY district_id, site_id, <split>, <domain>
+
+and pivots the (few) aggregate rows into one :class:`analysis.PsuTotals` per split key
+(PSU × domain, zeros outside the domain, every PSU of the scope kept). Every estimate is
+then :func:`analysis.mean_from_psu_totals`; there is no variance formula in ``survey/``.
+
+*Split* keys (wave, city, questionnaire) are separate samples, each with its own design;
+*domains* (district, site, dimension) and the filters (age band, gender, channel, district,
+site kind) are subpopulations that keep the full design of their sample.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, true
+from sqlalchemy.orm import Session
+
+import analysis
+from analysis import Difference, Estimate, PsuTotals
+from survey.core.models import Answer, Response, ResponseStatus, Score, Site
+
+OVERALL = "overall"
+SATISFIED = "satisfied"
+SIGNIFICANCE = 0.05
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Subpopulation filters (already validated; ``None`` = all)."""
+
+    district_id: int | None = None
+    site_kind: str | None = None
+    age_band: str | None = None
+    gender: str | None = None
+    channel: str | None = None
+
+    def condition(self, *, with_district: bool = True) -> ColumnElement[bool]:
+        parts: list[ColumnElement[bool]] = []
+        if with_district and self.district_id is not None:
+            parts.append(Response.district_id == self.district_id)
+        if self.site_kind is not None:
+            parts.append(Response.site_id.in_(select(Site.id).where(Site.kind == self.site_kind)))
+        if self.age_band is not None:
+            parts.append(Response.age_band == self.age_band)
+        if self.gender is not None:
+            parts.append(Response.gender == self.gender)
+        if self.channel is not None:
+            parts.append(Response.channel == self.channel)
+        return and_(true(), *parts)
+
+    def without_district(self) -> Filters:
+        return replace(self, district_id=None)
+
+    @property
+    def active(self) -> bool:
+        return any(v is not None for v in (self.district_id, self.site_kind, self.age_band,
+                                            self.gender, self.channel))
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which sample(s): a questionnaire (or several), a city (or all), wave(s)."""
+
+    questionnaires: tuple[str, ...]
+    waves: tuple[str, ...]
+    city_id: int | None = None
+
+    def condition(self) -> ColumnElement[bool]:
+        parts = [Response.status == ResponseStatus.valid.value,
+                 Response.questionnaire.in_(self.questionnaires),
+                 Response.wave.in_(self.waves)]
+        if self.city_id is not None:
+            parts.insert(0, Response.city_id == self.city_id)
+        return and_(*parts)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One published number: suppressed (no estimate kept) when ``n`` < the minimum."""
+
+    n: int
+    estimate: Estimate | None
+    min_cell: int
+
+    @property
+    def suppressed(self) -> bool:
+        return self.n < self.min_cell
+
+    @property
+    def value(self) -> Estimate | None:
+        return None if self.suppressed else self.estimate
+
+
+@dataclass(frozen=True)
+class Design:
+    """Per-measure :class:`PsuTotals` of one sample (split key)."""
+
+    totals: dict[str, PsuTotals] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- core helper
+
+def aggregate(session: Session, *, where: ColumnElement[bool],
+              measures: Mapping[str, ColumnElement[Any]],
+              subpop: ColumnElement[bool] | None = None,
+              split: Sequence[ColumnElement[Any]] = (),
+              by: Sequence[ColumnElement[Any]] = (),
+              join: tuple[Any, ColumnElement[bool]] | None = None,
+              stratum: ColumnElement[Any] = Response.district_id,
+              psu: ColumnElement[Any] = Response.site_id) -> dict[tuple, Design]:
+    """Run the per-PSU SUM query and pivot it into ``{split key: Design}``.
+
+    ``measures`` maps a name to its value expression ``y``; a row counts for a measure in a
+    domain when it is in ``subpop``, ``y`` is not NULL and its weight is positive. Domain
+    keys containing NULL (e.g. a response without a score row) only keep their PSU in the
+    design. ``join`` = (table, on) adds a LEFT OUTER JOIN (dimension scores). ``stratum`` and
+    ``psu`` default to the dashboard design (district, site).
+    """
+    w = Response.final_weight
+    inside_base = w > 0 if subpop is None else and_(subpop, w > 0)
+    keys: list[Any] = [stratum, psu, *split, *by]
+    columns: list[Any] = list(keys)
+    for y in measures.values():
+        inside = and_(inside_base, y.is_not(None))
+        columns += [func.sum(case((inside, w * y), else_=literal(0.0))),
+                    func.sum(case((inside, w), else_=literal(0.0))),
+                    func.sum(case((inside, w * y * y), else_=literal(0.0))),
+                    func.sum(case((inside, 1), else_=0))]
+    stmt = select(*columns)
+    if join is not None:
+        stmt = stmt.select_from(Response).outerjoin(*join)
+    stmt = stmt.where(where).group_by(*keys)
+    rows = session.execute(stmt).all()
+    return pivot(rows, list(measures), len(split), len(by))
+
+
+def _factorize(columns: NDArray[np.object_]) -> tuple[list[tuple], NDArray[np.intp]]:
+    """Unique rows of object columns (R, c) → (keys, code per row), vectorised."""
+    size, width = columns.shape
+    if width == 0:
+        return [()], np.zeros(size, dtype=np.intp)
+    labels, codes = [], []
+    for j in range(width):
+        lab, code = np.unique(columns[:, j], return_inverse=True)
+        labels.append(lab)
+        codes.append(code.ravel())
+    unique, inverse = np.unique(np.stack(codes, axis=1), axis=0, return_inverse=True)
+    keys = [tuple(labels[j][row[j]] for j in range(width)) for row in unique]
+    return keys, inverse.ravel()
+
+
+def pivot(rows: Sequence[Sequence[Any]], names: list[str], n_split: int,
+          n_by: int) -> dict[tuple, Design]:
+    """Aggregate rows ``(stratum, psu, *split, *by, sums…)`` → one :class:`PsuTotals` per
+    measure and split key (PSU × domain; every PSU of the split kept). Vectorised numpy."""
+    if not rows:
+        return {}
+    table = np.array(rows, dtype=object)
+    offset = 2 + n_split + n_by
+    values = table[:, offset:].astype(np.float64).reshape(len(table), len(names), 4)
+    split_keys, split_code = _factorize(table[:, 2:2 + n_split])
+    by_cols = table[:, 2 + n_split:offset]
+    has_domain = ~np.equal(by_cols, None).any(axis=1)
+    out: dict[tuple, Design] = {}
+    for s, key in enumerate(split_keys):
+        mine = split_code == s
+        psu_keys, psu_code = _factorize(table[mine][:, :2])
+        inside = has_domain[mine]
+        if not inside.any():
+            continue
+        dom_keys, dom_code = _factorize(by_cols[mine][inside])
+        sums = np.zeros((len(psu_keys), len(dom_keys), len(names), 4))
+        np.add.at(sums, (psu_code[inside], dom_code), values[mine][inside])
+        stratum = np.asarray([k[0] for k in psu_keys])
+        out[key] = Design({name: PsuTotals(stratum=stratum, sum_wy=sums[:, :, m, 0],
+                                           sum_w=sums[:, :, m, 1], sum_wyy=sums[:, :, m, 2],
+                                           n=sums[:, :, m, 3], domains=tuple(dom_keys))
+                           for m, name in enumerate(names)})
+    return out
+
+
+def estimate_cells(totals: PsuTotals, *, single_psu: str, min_cell: int,
+                   proportion: bool = False) -> dict[Any, Cell]:
+    """``{domain: Cell}`` from ``totals`` via :func:`analysis.mean_from_psu_totals`.
+
+    Domains with no weight get ``Cell(n=0, estimate=None)`` (analysis would refuse them).
+    ``proportion`` applies the logit interval of :func:`analysis.proportion`.
+    """
+    weight = totals.sum_w.sum(axis=0)
+    count = totals.n.sum(axis=0)
+    domains = list(totals.domains or ())
+    keep = np.flatnonzero(weight > 0)
+    cells: dict[Any, Cell] = {_unwrap(d): Cell(int(round(count[j])), None, min_cell)
+                              for j, d in enumerate(domains)}
+    if keep.size:
+        kept = PsuTotals(stratum=totals.stratum, sum_wy=totals.sum_wy[:, keep],
+                         sum_w=totals.sum_w[:, keep], n=totals.n[:, keep],
+                         sum_wyy=None if totals.sum_wyy is None else totals.sum_wyy[:, keep],
+                         domains=tuple(domains[j] for j in keep))
+        estimator = (analysis.proportion_from_psu_totals if proportion
+                     else analysis.mean_from_psu_totals)
+        result = estimator(kept, single_psu=single_psu)  # type: ignore[arg-type]
+        assert isinstance(result, dict)
+        for d, e in result.items():
+            cells[_unwrap(d)] = Cell(e.n, e, min_cell)
+    return cells
+
+
+def _unwrap(domain: tuple) -> Any:
+    return domain[0] if len(domain) == 1 else domain  # () = the whole sample
+
+
+def significant(d: Difference | None) -> bool:
+    return d is not None and math.isfinite(d.p_value) and d.p_value < SIGNIFICANCE
+
+
+def change(current: Cell, previous: Cell | None) -> Difference | None:
+    """Difference between two waves (independent samples), None if either is suppressed."""
+    if previous is None or current.value is None or previous.value is None:
+        return None
+    if not (current.value.df > 0 and previous.value.df > 0):
+        return None
+    return analysis.difference(current.value, previous.value)
+
+
+def versus(cell: Cell, benchmark: float | None) -> str | None:
+    """"better" / "worse" only when the interval excludes the benchmark, else "same"."""
+    e = cell.value
+    if e is None or benchmark is None or not math.isfinite(benchmark):
+        return None
+    if not (math.isfinite(e.ci_low) and math.isfinite(e.ci_high)):
+        return "same"
+    if e.ci_low > benchmark:
+        return "better"
+    if e.ci_high < benchmark:
+        return "worse"
+    return "same"
+
+
+# --------------------------------------------------------------------------- queries
+
+@dataclass(frozen=True)
+class Settings:
+    single_psu: str
+    min_cell: int
+
+
+def _measures() -> dict[str, ColumnElement[Any]]:
+    return {OVERALL: Response.overall_score, SATISFIED: Response.satisfied}
+
+
+def _cells(design: Design | None, settings: Settings, measure: str) -> dict[Any, Cell]:
+    if design is None:
+        return {}
+    return estimate_cells(design.totals[measure], single_psu=settings.single_psu,
+                          min_cell=settings.min_cell, proportion=measure == SATISFIED)
+
+
+def empty_cell(settings: Settings) -> Cell:
+    return Cell(0, None, settings.min_cell)
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """Index and satisfaction rate of one sample (questionnaire × wave [× city])."""
+
+    index: Cell
+    rate: Cell
+
+
+def kpis_by_split(session: Session, settings: Settings, scope: Scope, filters: Filters,
+                  split: Sequence[ColumnElement[Any]]) -> dict[tuple, Kpi]:
+    """Overall index and satisfaction rate for every split key (e.g. questionnaire × wave)."""
+    designs = aggregate(session, where=scope.condition(), measures=_measures(),
+                        subpop=filters.condition(), split=split)
+    out = {}
+    for key, design in designs.items():
+        out[key] = Kpi(_cells(design, settings, OVERALL).get((), empty_cell(settings)),
+                       _cells(design, settings, SATISFIED).get((), empty_cell(settings)))
+    return out
+
+
+def by_unit(session: Session, settings: Settings, scope: Scope, filters: Filters,
+            unit: ColumnElement[Any], measure: str = OVERALL) -> dict[Any, Cell]:
+    """One estimate per unit (district_id, site_id, city_id…) as domains of one design.
+
+    ``scope`` must be one sample (one questionnaire and wave)."""
+    designs = aggregate(session, where=scope.condition(), measures=_measures(),
+                        subpop=filters.condition(), by=[unit])
+    return _cells(designs.get(()), settings, measure)
+
+
+def by_site(session: Session, settings: Settings, scope: Scope,
+            filters: Filters) -> dict[int, Cell]:
+    """Each site's index on its own, its respondents as the PSUs (one stratum per site).
+
+    Under the dashboard design a site is a single PSU, so its own sampling variance cannot
+    be estimated from between-site differences; within the site the respondents are the
+    sample (documented in docs/dashboard.md)."""
+    designs = aggregate(session, where=scope.condition(), measures=_measures(),
+                        subpop=filters.condition(), split=[Response.site_id],
+                        stratum=Response.site_id, psu=Response.id)
+    return {key[0]: _cells(design, settings, OVERALL).get((), empty_cell(settings))
+            for key, design in designs.items()}
+
+
+def dimension_scores(session: Session, settings: Settings, scope: Scope,
+                     filters: Filters) -> dict[str, Cell]:
+    """Dimension scores (score table, dimension as the domain) of one sample."""
+    designs = aggregate(
+        session, where=scope.condition(), measures={"score": Score.value},
+        subpop=filters.condition(), by=[Score.dimension],
+        join=(Score, and_(Score.response_id == Response.id, Score.dimension != OVERALL)))
+    return _cells(designs.get(()), settings, "score")
+
+
+def waves_with_data(session: Session, city_id: int | None,
+                    questionnaire: str | None = None) -> list[str]:
+    stmt = select(Response.wave).where(Response.status == ResponseStatus.valid.value)
+    if city_id is not None:
+        stmt = stmt.where(Response.city_id == city_id)
+    if questionnaire is not None:
+        stmt = stmt.where(Response.questionnaire == questionnaire)
+    return sorted(session.scalars(stmt.group_by(Response.wave)))
+
+
+@dataclass(frozen=True)
+class Ipa:
+    dimensions: tuple[str, ...]
+    result: analysis.ImportancePerformance | None
+    n: int
+    reason: str | None = None
+
+
+def importance_performance(session: Session, scope: Scope, filters: Filters,
+                           criterion_item: str, dimensions: Iterable[str],
+                           min_cell: int) -> Ipa:
+    """Derived importance (regression of the overall-satisfaction item on dimension scores)
+    × performance, from one query returning per-respondent rows as numpy arrays."""
+    dims = tuple(sorted(dimensions))  # sorted: np.searchsorted below
+    stmt = (select(Score.response_id, Response.final_weight, Answer.value_num, Score.dimension,
+                   Score.value)
+            .select_from(Response)
+            .join(Answer, and_(Answer.response_id == Response.id, Answer.item == criterion_item,
+                               Answer.is_na.is_(False), Answer.value_num.is_not(None)))
+            .join(Score, and_(Score.response_id == Response.id, Score.dimension.in_(dims)))
+            .where(scope.condition(), filters.condition(), Response.final_weight > 0))
+    rows = session.execute(stmt).all()
+    if not rows:
+        return Ipa(dims, None, 0, "no data")
+    # Columns via zip: numpy probing SQLAlchemy Row objects one by one is 10x slower.
+    id_col, weight_col, overall_col, dim_col, value_col = zip(*rows, strict=True)
+    ids = np.fromiter(id_col, dtype=np.int64, count=len(rows))
+    dim_code = np.searchsorted(np.asarray(dims), np.asarray(dim_col, dtype=str))
+    respondents, row_index = np.unique(ids, return_inverse=True)
+    matrix = np.full((respondents.size, len(dims)), np.nan)
+    matrix[row_index, dim_code] = np.fromiter(value_col, dtype=float, count=len(rows))
+    weight = np.zeros(respondents.size)
+    weight[row_index] = np.fromiter(weight_col, dtype=float, count=len(rows))
+    overall = np.zeros(respondents.size)
+    overall[row_index] = np.fromiter(overall_col, dtype=float, count=len(rows))
+    complete = ~np.isnan(matrix).any(axis=1)
+    n = int(complete.sum())
+    if n < max(min_cell, len(dims) + 2):
+        return Ipa(dims, None, n, "too few complete respondents")
+    try:
+        result = analysis.importance_performance(matrix[complete], overall[complete],
+                                                 weights=weight[complete])
+    except ValueError as exc:
+        return Ipa(dims, None, n, str(exc))
+    return Ipa(dims, result, n)

@@ -1,0 +1,648 @@
+"""Pilot-city dashboards (officials see their city, admins every city).
+
+Pages: ``/dashboard/`` (list), ``/dashboard/<city>`` (overview of every questionnaire),
+``/dashboard/<city>/<questionnaire>`` (trend, dimensions, importance–performance, league
+tables against the all-city benchmark) and ``/dashboard/all-cities`` (admins: cities side
+by side, red and black lists). Filters are GET parameters validated against known values
+(an unknown value is a 400 page naming the parameter and the allowed values); every chart
+has a data table and a CSV download (``?format=csv&table=<name>``, same filters).
+Numbers: :mod:`survey.dashboard.estimates`; figures: :mod:`survey.dashboard.charts`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import func, select
+
+from survey.core import audit
+from survey.core.db import get_session
+from survey.core.i18n import current_lang, localized
+from survey.core.models import Channel, City, District, ResponseStatus, Role, Site, SiteKind
+from survey.core.models import Response as ResponseRow
+from survey.core.security import require_city, require_role
+from survey.core.waves import WAVE_RE
+from survey.dashboard import charts, estimates
+from survey.dashboard.assets import PLOTLY_FILENAME
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+
+ALL_CITIES = "all-cities"
+CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+# --------------------------------------------------------------------------- filters
+
+class BadFilter(Exception):
+    def __init__(self, param: str, value: str, allowed: Iterable[str]) -> None:
+        self.param, self.value, self.allowed = param, value, sorted(allowed)
+        super().__init__(f"{param}={value!r}")
+
+
+@bp.errorhandler(BadFilter)
+def _bad_filter(exc: BadFilter):  # type: ignore[no-untyped-def]
+    return render_template("dashboard/bad_filter.html", exc=exc), 400
+
+
+@dataclass
+class Choices:
+    """The values each filter accepts, with their display labels."""
+
+    waves: list[str]
+    districts: dict[str, tuple[int, str]] = field(default_factory=dict)  # code → (id, label)
+    site_kinds: dict[str, str] = field(default_factory=dict)
+    age_bands: dict[str, str] = field(default_factory=dict)
+    genders: dict[str, str] = field(default_factory=dict)
+    channels: dict[str, str] = field(default_factory=dict)
+
+    def options(self, param: str) -> list[tuple[str, str]]:
+        """``(value, label)`` pairs of a filter's ``<select>`` (latest wave first)."""
+        if param == "wave":
+            return [(w, w) for w in reversed(self.waves)]
+        if param == "district":
+            return [(code, label) for code, (_id, label) in self.districts.items()]
+        source = {"site_kind": self.site_kinds, "age_band": self.age_bands,
+                  "gender": self.genders, "channel": self.channels}[param]
+        return list(source.items())
+
+
+def _option_labels(questionnaires: Iterable[Any], item_id: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for q in questionnaires:
+        for item in q.demographics:
+            if item.id == item_id:
+                for option in item.options or []:
+                    out.setdefault(str(option.value), localized(option.label))
+    return out
+
+
+def site_kind_label(kind: str) -> str:
+    return {
+        SiteKind.hospital: _("Hospital"), SiteKind.clinic: _("Clinic"),
+        SiteKind.elder_care: _("Elderly care centre"),
+        SiteKind.community_centre: _("Community service centre"),
+        SiteKind.scenic_spot: _("Scenic spot"), SiteKind.dealer: _("Car service centre"),
+    }.get(kind, kind)
+
+
+def channel_label(channel: str) -> str:
+    return {Channel.web: _("Web"), Channel.interview: _("Interview"),
+            Channel.phone: _("Phone")}.get(channel, channel)
+
+
+def _choices(questionnaires: Sequence[Any], waves: list[str],
+             districts: Sequence[District] = ()) -> Choices:
+    kinds = [k for q in questionnaires for k in q.site_kinds]
+    return Choices(
+        waves=waves,
+        districts={d.code: (d.id, name(d)) for d in districts},
+        site_kinds={k: site_kind_label(k) for k in dict.fromkeys(kinds)},
+        age_bands=_option_labels(questionnaires, "age_band"),
+        genders=_option_labels(questionnaires, "gender"),
+        channels={c.value: channel_label(c.value) for c in Channel})
+
+
+def _arg(param: str, allowed: Iterable[str]) -> str | None:
+    value = request.args.get(param, "")
+    if value == "":
+        return None
+    allowed = list(allowed)
+    if value not in allowed:
+        raise BadFilter(param, value, allowed)
+    return value
+
+
+def parse_filters(choices: Choices) -> tuple[str | None, estimates.Filters]:
+    """``(wave, filters)`` from the query string; raises :class:`BadFilter`."""
+    wave = request.args.get("wave", "")
+    if wave and (not WAVE_RE.match(wave) or wave not in choices.waves):
+        raise BadFilter("wave", wave, choices.waves)
+    district = _arg("district", choices.districts)
+    filters = estimates.Filters(
+        district_id=choices.districts[district][0] if district else None,
+        site_kind=_arg("site_kind", choices.site_kinds),
+        age_band=_arg("age_band", choices.age_bands),
+        gender=_arg("gender", choices.genders),
+        channel=_arg("channel", choices.channels))
+    return (wave or (choices.waves[-1] if choices.waves else None)), filters
+
+
+# --------------------------------------------------------------------------- tables
+
+@dataclass
+class Table:
+    """A chart's numbers: shown as an HTML table and downloadable as CSV.
+
+    ``formats`` per column: "text", "int", "n" (count, "< 10" when suppressed), "1" / "2" /
+    "3" (decimals), "p" (p-value). A suppressed cell holds :data:`SUPPRESSED`."""
+
+    name: str
+    title: str
+    headers: list[str]
+    formats: list[str]
+    rows: list[list[Any]] = field(default_factory=list)
+    note: str = ""
+
+
+class _Suppressed:
+    def __str__(self) -> str:
+        return _("suppressed (n < %(n)d)", n=current_app.config["MIN_CELL_SIZE"])
+
+
+SUPPRESSED = _Suppressed()
+
+
+class _Few:
+    def __str__(self) -> str:
+        return f"< {current_app.config['MIN_CELL_SIZE']}"
+
+
+FEW = _Few()
+
+
+def fmt(value: Any, spec: str) -> str:
+    """Display a table value."""
+    if value is None:
+        return "—"
+    if isinstance(value, _Suppressed | _Few | str):
+        return str(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "—"
+    if spec in ("int", "n"):
+        return f"{int(round(value)):,}"
+    if spec == "p":
+        return "< 0.001" if value < 0.001 else f"{value:.3f}"
+    if spec in ("1", "2", "3"):
+        return f"{value:.{spec}f}"
+    return str(value)
+
+
+def _csv_value(value: Any, spec: str) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        text = ""
+    elif isinstance(value, float):
+        text = repr(value)  # full precision: the numbers are aggregates
+    else:
+        text = str(value)
+    if text.startswith(CSV_FORMULA_START):
+        # spreadsheet formula injection (OWASP): only text cells, never our own numbers
+        if not (isinstance(value, int | float) and spec != "text"):
+            text = "'" + text
+    return text
+
+
+def csv_response(table: Table, filename: str) -> Response:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([_csv_value(h, "text") for h in table.headers])
+    for row in table.rows:
+        writer.writerow([_csv_value(v, f) for v, f in zip(row, table.formats, strict=True)])
+    data = "\ufeff" + buf.getvalue()  # BOM: Excel opens UTF-8 Chinese correctly
+    return Response(data, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "private, no-store"})
+
+
+def estimate_columns(cell: estimates.Cell, scale: float = 1.0) -> list[Any]:
+    """``[n, estimate, ci_low, ci_high, n_effective]`` or the suppression reason."""
+    e = cell.value
+    if e is None:
+        return [FEW if cell.suppressed else cell.n, SUPPRESSED if cell.suppressed else None,
+                None, None, None]
+    return [e.n, e.estimate * scale, e.ci_low * scale, e.ci_high * scale, e.n_effective]
+
+
+def estimate_headers() -> list[str]:
+    return [_("n"), _("Estimate"), _("95% CI low"), _("95% CI high"), _("Effective n")]
+
+
+ESTIMATE_FORMATS = ["n", "1", "1", "1", "int"]
+
+
+# --------------------------------------------------------------------------- helpers
+
+def name(obj: Any) -> str:
+    return obj.name_en if current_lang() == "en" else obj.name_zh
+
+
+def _settings() -> estimates.Settings:
+    return estimates.Settings(current_app.config["SINGLE_PSU"], current_app.config["MIN_CELL_SIZE"])
+
+
+def _questionnaires() -> dict[str, Any]:
+    return current_app.extensions["manyi.questionnaires"]
+
+
+def _city(code: str) -> City:
+    """The city if the user may see it; 404 otherwise (never 403)."""
+    require_role(Role.admin, Role.official)
+    return require_city(get_session().scalar(select(City).where(City.code == code)))
+
+
+def _audit(page: str, city_id: int | None, **detail: Any) -> None:
+    session = get_session()
+    args = {k: v for k, v in request.args.items() if k != "lang"}
+    audit.record(session, "view_city", city_id=city_id, page=page, filters=args, **detail)
+    session.commit()
+
+
+def _url(**changes: Any) -> str:
+    args = request.args.to_dict()
+    for key, value in changes.items():
+        if value is None:
+            args.pop(key, None)
+        else:
+            args[key] = value
+    return url_for(request.endpoint or "dashboard.index", **(request.view_args or {}), **args)
+
+
+@dataclass
+class Chart:
+    id: str
+    title: str
+    figure_json: str | None
+    table: Table
+    csv_url: str
+    empty_reason: str = ""
+
+
+def chart(table: Table, figure: Any | None, empty_reason: str = "") -> Chart:
+    return Chart(id=table.name, title=table.title,
+                 figure_json=None if figure is None else charts.to_json(figure), table=table,
+                 csv_url=_url(format="csv", table=table.name), empty_reason=empty_reason)
+
+
+def _respond(charts_: Sequence[Chart], filename: str,
+             render: Callable[[], str]) -> Any:
+    """The CSV of one chart when ``?format=csv``, else the page."""
+    fmt_ = request.args.get("format", "")
+    if fmt_ == "":
+        return render()
+    if fmt_ != "csv":
+        raise BadFilter("format", fmt_, ["csv"])
+    tables = {c.table.name: c.table for c in charts_}
+    wanted = request.args.get("table", "")
+    if wanted not in tables:
+        raise BadFilter("table", wanted, tables)
+    return csv_response(tables[wanted], f"{filename}-{wanted}.csv")
+
+
+def _points(rows: Sequence[tuple[str, estimates.Cell]], scale: float = 1.0,
+            ) -> tuple[list[str], list[float], list[float], list[float]]:
+    labels, est, low, high = [], [], [], []
+    for label, cell in rows:
+        if cell.value is not None:
+            labels.append(label)
+            est.append(cell.value.estimate * scale)
+            low.append(cell.value.ci_low * scale)
+            high.append(cell.value.ci_high * scale)
+    return labels, est, low, high
+
+
+def _suppressed_note(rows: Sequence[tuple[str, estimates.Cell]]) -> str:
+    hidden = sum(1 for _label, c in rows if c.suppressed)
+    if not hidden:
+        return ""
+    return _("%(count)d unit(s) not shown: suppressed (n < %(n)d).", count=hidden,
+             n=current_app.config["MIN_CELL_SIZE"])
+
+
+def _by_estimate(rows: list[tuple[str, estimates.Cell]]) -> list[tuple[str, estimates.Cell]]:
+    return sorted(rows, key=lambda r: (r[1].value is None,
+                                       -(r[1].value.estimate if r[1].value else 0), r[0]))
+
+
+def versus_label(v: str | None) -> str | None:
+    if v is None:
+        return None
+    return {"better": _("better"), "worse": _("worse"), "same": _("not different")}[v]
+
+
+def league_chart(table_name: str, title: str, rows: list[tuple[str, estimates.Cell]],
+                 benchmark: estimates.Cell | None) -> Chart:
+    """A league table (best first) with CIs, marked against the benchmark."""
+    bench = benchmark.value.estimate if benchmark and benchmark.value else None
+    rows = _by_estimate(rows)
+    table = Table(table_name, title, [_("Unit"), *estimate_headers(), _("Against benchmark")],
+                  ["text", *ESTIMATE_FORMATS, "text"], note=_suppressed_note(rows))
+    colours = []
+    for label, cell in rows:
+        v = estimates.versus(cell, bench)
+        table.rows.append([label, *estimate_columns(cell), versus_label(v)])
+        if cell.value is not None:
+            colours.append({"better": charts.BLUE, "worse": charts.ACCENT}.get(v or "",
+                                                                             charts.GREY))
+    labels, est, low, high = _points(rows)
+    figure = None
+    if labels:
+        figure = charts.ci_points(title, labels, est, low, high, axis_title=_("Index (0–100)"),
+                                  benchmark=bench, benchmark_label=_("All-city benchmark"),
+                                  colours=colours)
+    return chart(table, figure, "" if labels else _("No unit has enough responses."))
+
+
+def kpi_dict(kpi: estimates.Kpi | None, previous: estimates.Kpi | None) -> dict[str, Any]:
+    settings = _settings()
+    index = kpi.index if kpi else estimates.empty_cell(settings)
+    rate = kpi.rate if kpi else estimates.empty_cell(settings)
+    diff = estimates.change(index, previous.index if previous else None)
+    return {"index": index, "rate": rate, "change": diff,
+            "significant": estimates.significant(diff)}
+
+
+# --------------------------------------------------------------------------- pages
+
+@bp.route("/")
+@login_required
+def index():  # type: ignore[no-untyped-def]
+    require_role(Role.admin, Role.official)
+    session = get_session()
+    stmt = select(City).order_by(City.code)
+    if current_user.role != Role.admin:
+        stmt = stmt.where(City.id == current_user.city_id)
+    cities = list(session.scalars(stmt))
+    counts = {
+        (row.city_id, row.questionnaire): row.n
+        for row in session.execute(
+            select(ResponseRow.city_id, ResponseRow.questionnaire, func.count().label("n"))
+            .where(ResponseRow.status == ResponseStatus.valid,
+                   ResponseRow.city_id.in_([c.id for c in cities]))
+            .group_by(ResponseRow.city_id, ResponseRow.questionnaire))
+    }
+    return render_template("dashboard/index.html", cities=cities, counts=counts,
+                           name=name)
+
+
+@bp.route("/<city>")
+@login_required
+def city_overview(city: str):  # type: ignore[no-untyped-def]
+    """Every questionnaire of a city: index, satisfaction rate, n, effective n and the
+    change since the previous wave, plus the index by questionnaire and over waves."""
+    c = _city(city)
+    session = get_session()
+    settings = _settings()
+    qs = _questionnaires()
+    districts = list(session.scalars(select(District).where(District.city_id == c.id)
+                                     .order_by(District.code)))
+    waves = estimates.waves_with_data(session, c.id)
+    choices = _choices(list(qs.values()), waves, districts)
+    wave, filters = parse_filters(choices)
+    prev = waves[waves.index(wave) - 1] if wave in waves and waves.index(wave) > 0 else None
+    by_q_wave: dict[tuple, estimates.Kpi] = {}
+    if wave:  # one query: every questionnaire × (this wave, the previous one)
+        by_q_wave = estimates.kpis_by_split(
+            session, settings, estimates.Scope(tuple(qs), tuple(w for w in (wave, prev) if w),
+                                           c.id), filters,
+            [ResponseRow.questionnaire, ResponseRow.wave])
+    rows = []
+    for q in qs.values():
+        kpi = by_q_wave.get((q.id, wave))
+        if kpi is None and not any(k[0] == q.id for k in by_q_wave):
+            continue
+        rows.append({"q": q, "title": localized(q.title),
+                     **kpi_dict(kpi, by_q_wave.get((q.id, prev)) if prev else None),
+                     "url": url_for("dashboard.questionnaire", city=c.code, questionnaire=q.id,
+                                    **_kept_args())})
+
+    overview = Table("overview", _("Index by questionnaire"),
+                     [_("Questionnaire"), *estimate_headers(), _("Satisfaction rate (%)"),
+                      _("Change since previous wave"), _("p-value"), _("Significant")],
+                     ["text", *ESTIMATE_FORMATS, "1", "1", "p", "text"])
+    for r in rows:
+        rate = r["rate"].value
+        d = r["change"]
+        overview.rows.append([
+            r["title"], *estimate_columns(r["index"]),
+            (rate.estimate * 100 if rate else (SUPPRESSED if r["rate"].suppressed else None)),
+            d.estimate if d else None, d.p_value if d else None,
+            (_("yes") if r["significant"] else _("no")) if d else None])
+    labels, est, low, high = _points([(r["title"], r["index"]) for r in rows])
+    fig = charts.ci_points(_("Index by questionnaire, %(wave)s", wave=wave), labels, est, low,
+                           high, axis_title=_("Index (0–100)")) if labels else None
+    overview.note = _suppressed_note([(r["title"], r["index"]) for r in rows])
+
+    # The trend over waves is on the questionnaire page: the overview stays one wave pair.
+    all_charts = [chart(overview, fig, _("No questionnaire has enough responses."))]
+    _audit("overview", c.id, wave=wave)
+    return _respond(all_charts, f"{c.code}-{wave}", lambda: render_template(
+        "dashboard/city.html", city=c, rows=rows, wave=wave, previous=prev, choices=choices,
+        filters=filters, charts=all_charts, **_page_context()))
+
+
+def _kept_args() -> dict[str, str]:
+    return {k: v for k, v in request.args.items() if k not in ("format", "table") and v}
+
+
+def _page_context() -> dict[str, Any]:
+    return {"PLOTLY_FILENAME": PLOTLY_FILENAME, "fmt": fmt, "name": name,
+            "url_with": _url, "site_kind_label": site_kind_label,
+            "min_cell": current_app.config["MIN_CELL_SIZE"]}
+
+
+@bp.route("/<city>/<questionnaire>")
+@login_required
+def questionnaire(city: str, questionnaire: str):  # type: ignore[no-untyped-def]
+    """One questionnaire in one city: KPIs against the previous wave and the all-city
+    benchmark, trend with CI band, dimension scores, importance–performance, district and
+    site league tables."""
+    c = _city(city)
+    q = _questionnaires().get(questionnaire)
+    if q is None:
+        abort(404)
+    session = get_session()
+    settings = _settings()
+    districts = list(session.scalars(select(District).where(District.city_id == c.id)
+                                     .order_by(District.code)))
+    waves = estimates.waves_with_data(session, c.id, q.id)
+    choices = _choices([q], waves, districts)
+    wave, filters = parse_filters(choices)
+    charts_: list[Chart] = []
+    ctx: dict[str, Any] = {"kpi": kpi_dict(None, None), "benchmark": None, "versus": None,
+                           "versus_key": None, "previous": None}
+    if wave is not None:
+        scope = estimates.Scope((q.id,), (wave,), c.id)
+        trend = estimates.kpis_by_split(session, settings,
+                                        estimates.Scope((q.id,), tuple(waves), c.id), filters,
+                                        [ResponseRow.wave])
+        prev = waves[waves.index(wave) - 1] if waves.index(wave) > 0 else None
+        ctx["kpi"] = kpi_dict(trend.get((wave,)), trend.get((prev,)) if prev else None)
+        ctx["previous"] = prev
+        bench = estimates.kpis_by_split(session, settings, estimates.Scope((q.id,), (wave,)),
+                                    filters.without_district(), [])
+        bench_kpi = bench.get(())
+        ctx["benchmark"] = bench_kpi
+        bench_value = bench_kpi.index.value.estimate if bench_kpi and bench_kpi.index.value \
+            else None
+        ctx["versus_key"] = estimates.versus(ctx["kpi"]["index"], bench_value)
+        ctx["versus"] = versus_label(ctx["versus_key"])
+        charts_.append(_trend_chart(waves, trend))
+        charts_.append(_dimension_chart(q, estimates.dimension_scores(session, settings, scope,
+                                                                  filters)))
+        charts_.append(_ipa_chart(q, session, scope, filters, settings))
+        district_names = {d.id: name(d) for d in districts}
+        by_district = estimates.by_unit(session, settings, scope, filters, ResponseRow.district_id)
+        charts_.append(league_chart(
+            "districts", _("Districts"),
+            [(district_names.get(k, str(k)), v) for k, v in by_district.items()],
+            bench_kpi.index if bench_kpi else None))
+        sites = {s.id: s for s in session.scalars(select(Site).where(Site.city_id == c.id))}
+        by_site = estimates.by_site(session, settings, scope, filters)
+        charts_.append(league_chart(
+            "sites", _("Sites"),
+            [(name(sites[k]) if k in sites else str(k), v) for k, v in by_site.items()],
+            bench_kpi.index if bench_kpi else None))
+    _audit("questionnaire", c.id, questionnaire=q.id, wave=wave)
+    others = [(x.id, localized(x.title)) for x in _questionnaires().values()]
+    return _respond(charts_, f"{c.code}-{q.id}-{wave}", lambda: render_template(
+        "dashboard/questionnaire.html", city=c, q=q, title=localized(q.title), wave=wave,
+        choices=choices, filters=filters, charts=charts_, others=others,
+        kept=_kept_args(), **ctx, **_page_context()))
+
+
+def _trend_chart(waves: list[str], trend: Mapping[tuple, estimates.Kpi]) -> Chart:
+    table = Table("trend", _("Index over waves"),
+                  [_("Wave"), *estimate_headers(), _("Satisfaction rate (%)")],
+                  ["text", *ESTIMATE_FORMATS, "1"])
+    rows = []
+    for w in waves:
+        kpi = trend.get((w,))
+        if kpi is None:
+            continue
+        rate = kpi.rate.value
+        table.rows.append([w, *estimate_columns(kpi.index),
+                           rate.estimate * 100 if rate else
+                           (SUPPRESSED if kpi.rate.suppressed else None)])
+        rows.append((w, kpi.index))
+    table.note = _suppressed_note(rows)
+    xs, est, low, high = _points(rows)
+    figure = charts.trend(_("Index over waves"), xs, est, low, high,
+                          axis_title=_("Index (0–100)"), band_label=_("95% CI")) if xs else None
+    return chart(table, figure, _("No wave has enough responses."))
+
+
+def _dimension_chart(q: Any, cells: Mapping[str, estimates.Cell]) -> Chart:
+    titles = {d.id: localized(d.title) for d in q.dimensions}
+    rows = [(titles.get(d, d), cells[d]) for d in titles if d in cells]
+    table = Table("dimensions", _("Dimension scores"), [_("Dimension"), *estimate_headers()],
+                  ["text", *ESTIMATE_FORMATS], note=_suppressed_note(rows))
+    for label, cell in rows:
+        table.rows.append([label, *estimate_columns(cell)])
+    labels, est, low, high = _points(rows)
+    figure = charts.ci_points(_("Dimension scores"), labels, est, low, high,
+                              axis_title=_("Score (0–100)")) if labels else None
+    return chart(table, figure, _("No dimension has enough responses."))
+
+
+def _quadrant_label(key: str) -> str:
+    return {"concentrate here": _("Concentrate here"),
+            "keep up the good work": _("Keep up the good work"),
+            "low priority": _("Low priority"),
+            "possible overkill": _("Possible overkill")}.get(key, key)
+
+
+def _ipa_chart(q: Any, session: Any, scope: estimates.Scope, filters: estimates.Filters,
+               settings: estimates.Settings) -> Chart:
+    titles = {d.id: localized(d.title) for d in q.dimensions}
+    ipa = estimates.importance_performance(session, scope, filters, q.index.satisfaction_rate.item,
+                                       titles, settings.min_cell)
+    table = Table("ipa", _("Importance and performance"),
+                  [_("Dimension"), _("Derived importance"), _("Performance (0–100)"),
+                   _("Quadrant")], ["text", "3", "1", "text"])
+    figure = None
+    reason = ""
+    if ipa.result is not None:
+        r = ipa.result
+        labels = [titles[d] for d in ipa.dimensions]
+        quadrants = [_quadrant_label(x) for x in r.quadrant]
+        for i, label in enumerate(labels):
+            table.rows.append([label, float(r.importance[i]), float(r.performance[i]),
+                               quadrants[i]])
+        table.note = _("Importance: relative weights from regressing overall satisfaction on "
+                       "the dimension scores (R² = %(r2).2f, n = %(n)d).", r2=r.r_squared,
+                       n=ipa.n)
+        figure = charts.importance_performance(
+            _("Importance and performance"), labels, [float(x) for x in r.importance],
+            [float(x) for x in r.performance], quadrants, x_title=_("Derived importance"),
+            y_title=_("Performance (0–100)"),
+            corner_labels=(_("Concentrate here"), _("Keep up the good work"),
+                           _("Low priority"), _("Possible overkill")))
+    elif ipa.n < settings.min_cell:
+        reason = str(SUPPRESSED)
+        table.note = reason
+    else:
+        reason = _("Not enough complete answers to derive importance.")
+        table.note = reason
+    return chart(table, figure, reason)
+
+
+@bp.route(f"/{ALL_CITIES}")
+@login_required
+def all_cities():  # type: ignore[no-untyped-def]
+    """Admins: every city side by side for one questionnaire and wave, against the
+    all-city benchmark, with the red list (significantly best sites) and the black list
+    (significantly worst sites)."""
+    require_role(Role.admin)
+    session = get_session()
+    settings = _settings()
+    qs = _questionnaires()
+    qid = request.args.get("questionnaire") or next(iter(qs))
+    if qid not in qs:
+        raise BadFilter("questionnaire", qid, qs)
+    q = qs[qid]
+    waves = estimates.waves_with_data(session, None, q.id)
+    choices = _choices([q], waves)
+    if request.args.get("district"):
+        raise BadFilter("district", request.args["district"], [])
+    wave, filters = parse_filters(choices)
+    cities = {c.id: c for c in session.scalars(select(City).order_by(City.code))}
+    charts_: list[Chart] = []
+    bench_kpi = None
+    if wave is not None:
+        scope = estimates.Scope((q.id,), (wave,))
+        bench_kpi = estimates.kpis_by_split(session, settings, scope, filters, []).get(())
+        per_city = estimates.kpis_by_split(session, settings, scope, filters, [ResponseRow.city_id])
+        charts_.append(league_chart(
+            "cities", _("Cities"),
+            [(name(cities[k[0]]), v.index) for k, v in per_city.items() if k[0] in cities],
+            bench_kpi.index if bench_kpi else None))
+        sites = {s.id: s for s in session.scalars(select(Site))}
+        by_site = estimates.by_site(session, settings, scope, filters)
+        bench = bench_kpi.index.value.estimate if bench_kpi and bench_kpi.index.value else None
+        marked = [(sites[k], cell, estimates.versus(cell, bench)) for k, cell in by_site.items()
+                  if k in sites]
+        red = sorted((m for m in marked if m[2] == "better"),
+                     key=lambda m: -m[1].value.estimate)  # type: ignore[union-attr]
+        black = sorted((m for m in marked if m[2] == "worse"),
+                       key=lambda m: m[1].value.estimate)  # type: ignore[union-attr]
+        for table_name, title, items in (("red", _("Red list: significantly best sites"), red),
+                                         ("black", _("Black list: significantly worst sites"),
+                                          black)):
+            table = Table(table_name, title, [_("Site"), _("City"), *estimate_headers()],
+                          ["text", "text", *ESTIMATE_FORMATS])
+            for site, cell, _v in items:
+                table.rows.append([name(site), name(cities[site.city_id]),
+                                   *estimate_columns(cell)])
+            charts_.append(Chart(table_name, title, None, table,
+                                 _url(format="csv", table=table_name)))
+    _audit("all_cities", None, questionnaire=q.id, wave=wave)
+    return _respond(charts_, f"all-cities-{q.id}-{wave}", lambda: render_template(
+        "dashboard/all_cities.html", q=q, wave=wave, choices=choices, filters=filters,
+        charts=charts_, benchmark=bench_kpi,
+        questionnaires=[(x.id, localized(x.title)) for x in qs.values()],
+        **_page_context()))
