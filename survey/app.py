@@ -45,6 +45,7 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
         feature.init_app(app)
 
     app.add_template_filter(i18n.localized, "tr")
+    app.add_template_filter(i18n.localized_name, "name")
 
     @app.context_processor
     def _inject() -> dict[str, Any]:

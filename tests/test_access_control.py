@@ -27,7 +27,7 @@ from survey.core.models import (
     Site,
     User,
 )
-from tests.test_dashboard_helpers import PASSWORD, csrf_token, login, setup_demo
+from tests.helpers import PASSWORD, csrf_token, login, setup_demo
 
 MANYI = str(Path(sys.executable).with_name("manyi"))
 

@@ -10,7 +10,7 @@ from survey.accounts.users import create_user
 from survey.core.db import get_session
 from survey.core.models import City, Site
 from survey.demo.data import load_demo
-from tests.test_dashboard_helpers import PASSWORD, login
+from tests.helpers import PASSWORD, login
 
 
 def _setup(app) -> tuple[str, list[str]]:  # type: ignore[no-untyped-def]

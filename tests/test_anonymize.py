@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from survey.core.spreadsheet import escape_formula
 from survey.demo.data import COMMENTS
 from survey.export.anonymize import (
     SUPPRESSED,
-    escape_formula,
     plan_k_anonymity,
     quasi_identifiers,
     resident_id_valid,
@@ -179,8 +179,8 @@ _PIECES = st.sampled_from(["我叫", "我是", "本人", "姓名", "微信", "wx
 @given(st.lists(_PIECES, max_size=12).map("".join))
 def test_text_without_a_trigger_matches_no_pattern(text: str):
     """The fast path of scrub_text (no trigger → unchanged) never skips a real match."""
-    from survey.export.anonymize import _FULLWIDTH, _PATTERNS, _TRIGGER
+    from survey.export.anonymize import FULLWIDTH_TO_ASCII, PATTERNS, TRIGGER
 
-    probe = text.translate(_FULLWIDTH)
-    if _TRIGGER.search(probe) is None:
-        assert not any(p.search(probe) for _, p, _ in _PATTERNS), text
+    probe = text.translate(FULLWIDTH_TO_ASCII)
+    if TRIGGER.search(probe) is None:
+        assert not any(p.search(probe) for _, p, _ in PATTERNS), text

@@ -15,7 +15,7 @@ from sqlalchemy import select
 import analysis
 from survey.core.db import get_session
 from survey.core.models import AuditLog, Site
-from tests.test_dashboard_helpers import fetch, floats, login, read_csv, setup_demo
+from tests.helpers import fetch, floats, login, read_csv, setup_demo
 
 REL = 1e-9
 WAVE = "2026Q4"

@@ -17,7 +17,7 @@ from sqlalchemy import select, text, update
 from survey.core.db import engine_of, get_session
 from survey.core.models import Answer, City, Response
 from survey.export.service import ExportRequest, export_files
-from tests.test_dashboard_helpers import setup_demo
+from tests.helpers import setup_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 PLANTED = {

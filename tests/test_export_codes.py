@@ -25,9 +25,10 @@ from survey.core.responses.ingest import SiteRef, bulk_store, store
 from survey.core.responses.scoring import score_response, validate_answers
 from survey.core.waves import recent_waves, wave_bounds
 from survey.demo.data import create_places, generate_responses, load_demo
-from survey.export.service import _cell, variables
+from survey.export.columns import variables
+from survey.export.service import csv_cell
 from tests.conftest import fresh_database
-from tests.test_dashboard_helpers import setup_demo
+from tests.helpers import setup_demo
 from tests.test_export import plant, read, run_export
 
 MINI = Path(__file__).parent / "questionnaire_fixtures" / "mini.yaml"
@@ -114,7 +115,7 @@ def test_dimension_scores_in_dimension_order(mini):  # type: ignore[no-untyped-d
 def test_text_cells_are_quoted_as_csv_writer_does(value):  # type: ignore[no-untyped-def]
     buffer = io.StringIO()
     csv.writer(buffer).writerow(["x", value])
-    assert buffer.getvalue() == "x," + _cell(value) + "\r\n"
+    assert buffer.getvalue() == "x," + csv_cell(value) + "\r\n"
 
 
 def _expected_from_rows(session, q, response_id):  # type: ignore[no-untyped-def]
@@ -233,13 +234,13 @@ def test_stored_codes_and_answer_rows_export_the_same(app, tmp_path):  # type: i
 def test_copy_text_format_is_decoded_exactly():
     """PostgreSQL's COPY text format, as the export reads it: \\N is NULL, backslash
     sequences are unescaped, a line may arrive split across blocks."""
-    from survey.export.service import _copy_lines
+    from survey.export.service import copy_lines
 
     data = b"1\tplain\t\\N\n2\ta\\tb\\nc\\\\d\\re\t\xe6\xbb\xa1\xe6\x84\x8f\n3\tpart"
-    tail, rows = _copy_lines(data, 3)
+    tail, rows = copy_lines(data, 3)
     assert rows == [("1", "plain", None), ("2", "a\tb\nc\\d\re", "满意")]
     assert tail == b"3\tpart"
-    tail, rows = _copy_lines(tail + b"ial\t\\N\n", 3)
+    tail, rows = copy_lines(tail + b"ial\t\\N\n", 3)
     assert rows == [("3", "partial", None)] and tail == b""
 
 
@@ -252,7 +253,7 @@ def test_copy_round_trips_awkward_text_through_postgresql():
     url = os.environ.get("MANYI_TEST_DATABASE_URL")
     if not url:
         pytest.skip("needs MANYI_TEST_DATABASE_URL (CI sets it)")
-    from survey.export.service import _copy_lines
+    from survey.export.service import copy_lines
 
     texts = ["tab\there", "line\nbreak", "back\\slash", "cr\rlf", "\\N", "", "满意\b\f\v"]
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as conn:
@@ -261,5 +262,5 @@ def test_copy_round_trips_awkward_text_through_postgresql():
                 "ORDER BY i) TO STDOUT".replace("%s", "ARRAY[" + ",".join(
                     "'" + t.replace("'", "''") + "'" for t in texts) + "]")) as copy:
             data = b"".join(bytes(block) for block in copy)
-    tail, rows = _copy_lines(data, 1)
+    tail, rows = copy_lines(data, 1)
     assert tail == b"" and [r[0] for r in rows] == texts

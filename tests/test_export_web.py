@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from survey.core.db import get_session
 from survey.core.models import AuditLog
-from tests.test_dashboard_helpers import PASSWORD, csrf_token, login, setup_demo
+from tests.helpers import PASSWORD, csrf_token, login, setup_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 

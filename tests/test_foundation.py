@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from survey.core.migrate import downgrade, upgrade
 from survey.core.models import Base, City, District, QuestionnaireVersion, Response, Site
 from tests.conftest import fresh_database
-from tests.test_dashboard_helpers import csrf_token
+from tests.helpers import csrf_token
 
 REPO = Path(__file__).resolve().parent.parent
 MANYI = str(Path(sys.executable).with_name("manyi"))

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.serving import make_server
 
-from tests.test_dashboard_helpers import PASSWORD, setup_demo
+from tests.helpers import PASSWORD, setup_demo
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -439,7 +439,9 @@ def test_unknown_item(mini: Questionnaire) -> None:
 @pytest.mark.parametrize("value", [None, "", [], " "])
 def test_required_visible_item_missing(mini: Questionnaire, value: object) -> None:
     error = error_of(mini, "slow", value)
-    assert error == AnswerError("required", "Please answer this question.", "请回答此题。")
+    assert error == AnswerError("required", "Please answer this question.")
+    assert error.message("en") == "Please answer this question."
+    assert error.message("zh-Hans") == "请回答此题。"
 
 
 def test_required_item_absent(mini: Questionnaire) -> None:
@@ -451,8 +453,8 @@ def test_required_item_absent(mini: Questionnaire) -> None:
 def test_out_of_scale_range(mini: Questionnaire, value: object) -> None:
     error = error_of(mini, "wait", value)
     assert error.code == "out_of_range"
-    assert error.en == "The answer must be between 1 and 5."
-    assert error.zh_hans == "答案须在1到5之间。"
+    assert error.message("en") == "The answer must be between 1 and 5."
+    assert error.message("zh-Hans") == "答案须在1到5之间。"
 
 
 def test_out_of_nps_range(mini: Questionnaire) -> None:
@@ -461,7 +463,7 @@ def test_out_of_nps_range(mini: Questionnaire) -> None:
 
 def test_na_where_not_allowed(mini: Questionnaire) -> None:
     error = error_of(mini, "overall_satisfaction", "na")
-    assert error.code == "na_not_allowed" and "不适用" in error.zh_hans
+    assert error.code == "na_not_allowed" and "不适用" in error.message("zh-Hans")
     assert error_of(mini, "recommend", NA).code == "na_not_allowed"
 
 
@@ -469,7 +471,7 @@ def test_na_where_not_allowed(mini: Questionnaire) -> None:
 def test_option_not_in_options(mini: Questionnaire, item_id: str, value: object) -> None:
     error = error_of(mini, item_id, value)
     assert error.code == "invalid_option"
-    assert "'" in error.en and "不是此题的选项" in error.zh_hans
+    assert "'" in error.message("en") and "不是此题的选项" in error.message("zh-Hans")
 
 
 @pytest.mark.parametrize(
@@ -488,13 +490,14 @@ def test_option_not_in_options(mini: Questionnaire, item_id: str, value: object)
 )
 def test_wrong_type(mini: Questionnaire, item_id: str, value: object) -> None:
     error = error_of(mini, item_id, value)
-    assert error.code == "wrong_type" and error.en and error.zh_hans
+    assert error.code == "wrong_type" and error.message("en") and error.message("zh-Hans")
 
 
 def test_text_too_long(mini: Questionnaire) -> None:
     assert clean(mini, {**FULL, "comment": "好" * 2000})["comment"] == "好" * 2000
     error = error_of(mini, "comment", "好" * 2001)
-    assert error.code == "too_long" and "2001" in error.en and "2000" in error.zh_hans
+    assert error.code == "too_long"
+    assert "2001" in error.message("en") and "2000" in error.message("zh-Hans")
 
 
 def test_error_message_in_each_language(mini: Questionnaire) -> None:

@@ -90,7 +90,7 @@ def login():  # type: ignore[no-untyped-def]
 def logout():  # type: ignore[no-untyped-def]
     if current_user.is_authenticated:
         session = get_session()
-        audit.record(session, "logout")
+        audit.record(session, "logout", actor=current_user.email, user_id=current_user.id)
         session.commit()
     logout_user()
     return redirect(url_for("respond.index"))

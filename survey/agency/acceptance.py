@@ -31,12 +31,9 @@ from sqlalchemy.orm import Session
 
 from survey.agency.screening import CheckResult
 from survey.core import audit
-from survey.core.models import Agency, Batch, City, Response, ResponseStatus
+from survey.core.models import Agency, Batch, City, Decision, Response, ResponseStatus
 
-ACCEPTED = "accepted"
-CONDITIONAL = "conditional"
-REJECTED = "rejected"
-DECISIONS = (ACCEPTED, CONDITIONAL, REJECTED)
+DECISIONS = tuple(Decision)
 REJECT_DUPLICATES = 0.05
 REJECT_FLAGGED = 0.20
 REJECT_INVALID = 0.20
@@ -114,11 +111,11 @@ def auto_decide(checks: Sequence[CheckResult], *, n_rows: int, n_valid: int,
         reasons.append(_reason("invalid_rows", f"{n_invalid} row(s) invalid, not stored",
                                figure=n_invalid))
     if reject:
-        decision = REJECTED
+        decision = Decision.rejected
     elif failed or n_invalid:
-        decision = CONDITIONAL
+        decision = Decision.conditional
     else:
-        decision = ACCEPTED
+        decision = Decision.accepted
         reasons.append(_reason("all_passed", "every check passed"))
     return AutoDecision(decision, reasons, flagged)
 
@@ -146,7 +143,7 @@ def apply_decision(session: Session, batch: Batch, decision: str) -> dict[str, i
     row_checks = _row_checks(batch)
     counts = {ResponseStatus.valid.value: 0, ResponseStatus.flagged.value: 0,
               ResponseStatus.excluded.value: 0}
-    if decision == REJECTED:
+    if decision == Decision.rejected:
         ids = [rid for _row, rid in batch.response_rows]
         _update(session, ids, status=ResponseStatus.excluded.value,
                 status_reason=f"batch {batch.id} rejected")
@@ -317,7 +314,7 @@ def scorecard(session: Session, agency: Agency) -> dict[str, Any]:
         "stored_rows": sum(b.n_valid for b in batches),
         "invalid_rows": sum(b.n_invalid for b in batches),
         "decisions": {d: sum(1 for b in decided if b.final_decision == d) for d in DECISIONS},
-        "acceptance_rate": (sum(1 for b in decided if b.final_decision != REJECTED)
+        "acceptance_rate": (sum(1 for b in decided if b.final_decision != Decision.rejected)
                             / len(decided)) if decided else None,
         "row_acceptance_rate": (statuses[(ResponseStatus.valid.value, True)] / rows_decided)
         if rows_decided else None,

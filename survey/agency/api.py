@@ -71,7 +71,8 @@ def upload():  # type: ignore[no-untyped-def]
     """
     user = agency_user()
     if request.content_length is not None and request.content_length > MAX_BYTES + 65536:
-        return jsonify({"error": f"file: larger than {MAX_BYTES} bytes (20 MB)"}), 413
+        message = f"file: larger than {MAX_BYTES} bytes ({MAX_BYTES >> 20} MB)"
+        return jsonify({"error": message}), 413
     upload_file = request.files.get("file")
     if upload_file is None:
         return jsonify({"error": "file: missing (multipart field 'file')"}), 422

@@ -45,11 +45,21 @@ from sqlalchemy.orm import Session
 
 from survey.agency import acceptance, screening
 from survey.core import audit
-from survey.core.models import Agency, AgencyCity, Batch, City, District, Response, ResponseStatus
+from survey.core.models import (
+    Agency,
+    AgencyCity,
+    Batch,
+    City,
+    Decision,
+    District,
+    Response,
+    ResponseStatus,
+)
 from survey.core.places import site_refs
 from survey.core.questionnaires import NA, Questionnaire
 from survey.core.responses.ingest import Prepared, SiteRef, SubmissionInvalid, bulk_store, prepare
-from survey.core.waves import CHINA_TZ, WAVE_RE, wave_bounds
+from survey.core.responses.scoring import OVERALL
+from survey.core.waves import CHINA_TZ, is_wave, wave_bounds
 
 MAX_BYTES = 20 * 1024 * 1024
 FIELDS = ("client_uuid", "questionnaire", "version", "site", "interviewer", "channel",
@@ -100,7 +110,8 @@ def read_table(filename: str, data: bytes) -> Table:
     Raises :class:`BatchFileError` naming the problem.
     """
     if len(data) > MAX_BYTES:
-        raise BatchFileError(f"file: {len(data)} bytes; the limit is {MAX_BYTES} bytes (20 MB)")
+        raise BatchFileError(f"file: {len(data)} bytes; the limit is {MAX_BYTES} bytes "
+                             f"({MAX_BYTES >> 20} MB)")
     if not data:
         raise BatchFileError("file: empty")
     name = filename.lower()
@@ -314,8 +325,8 @@ def _infer_city(table: Table, cols: Columns, sites: Mapping[str, SiteRef]) -> in
 
 def import_batch(session: Session, questionnaires: Mapping[str, Questionnaire], *,
                  agency: Agency, filename: str, data: bytes, city_code: str | None = None,
-                 wave: str | None = None, uploaded_by: int | None = None,
-                 actor: str | None = None, now: datetime | None = None,
+                 actor: str, wave: str | None = None, uploaded_by: int | None = None,
+                 now: datetime | None = None,
                  settings: screening.Settings = screening.DEFAULT_SETTINGS) -> ImportResult:
     """Validate, store (``pending``) and screen one file; commits.
 
@@ -327,7 +338,7 @@ def import_batch(session: Session, questionnaires: Mapping[str, Questionnaire], 
                                                   Batch.sha256 == digest))
     if existing is not None:
         return ImportResult(existing, False)
-    if wave is not None and not WAVE_RE.match(wave):
+    if wave is not None and not is_wave(wave):
         raise BatchFileError(f"wave: expected YYYYQn, e.g. 2026Q4, got {wave!r}")
     table = read_table(filename, data)
     cols = columns_of(table.header, questionnaires)
@@ -353,7 +364,7 @@ def import_batch(session: Session, questionnaires: Mapping[str, Questionnaire], 
                   n_rows=sum(1 for r in table.rows if any(r)), n_valid=len(parsed.prepared),
                   n_invalid=len({e["row"] for e in parsed.errors}), n_skipped=parsed.skipped,
                   row_errors=parsed.errors, response_rows=[], report={},
-                  auto_decision=acceptance.REJECTED, decision_reasons=[])
+                  auto_decision=Decision.rejected, decision_reasons=[])
     session.add(batch)
     session.flush()
     ids = bulk_store(session, parsed.prepared, status=ResponseStatus.pending.value,
@@ -424,7 +435,7 @@ def batch_data(prepared: Sequence[Prepared], rows: Sequence[int],
     return screening.BatchData(
         rows=np.asarray(rows, dtype=np.int64), answers=answers, vectors=vectors,
         groups=np.array([p.questionnaire.id for p in prepared], dtype=str),
-        overall=np.array([p.scores.get("overall") if p.scores.get("overall") is not None
+        overall=np.array([p.scores.get(OVERALL) if p.scores.get(OVERALL) is not None
                           else math.nan for p in prepared], dtype=float),
         durations=submitted - started,
         interviewers=np.array(list(interviewers), dtype=str),

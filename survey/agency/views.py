@@ -31,7 +31,18 @@ from survey.agency.batches import (
 from survey.agency.service import save_agency
 from survey.core import audit
 from survey.core.db import get_session
-from survey.core.models import Agency, AgencyCity, Batch, City, Response, Role
+from survey.core.models import (
+    Agency,
+    AgencyCity,
+    Batch,
+    City,
+    Decision,
+    Response,
+    ResponseStatus,
+    Role,
+)
+from survey.core.security import require_role
+from survey.core.waves import WAVE_RE
 
 bp = Blueprint("agency", __name__, url_prefix="/agency")
 
@@ -83,8 +94,8 @@ CHECK_TITLES = {
     "item_nonresponse": _l("Item non-response"),
 }
 DECISION_TITLES = {
-    "accepted": _l("accepted"), "conditional": _l("conditional"),
-    "rejected": _l("rejected"), None: _l("awaiting decision"),
+    Decision.accepted: _l("accepted"), Decision.conditional: _l("conditional"),
+    Decision.rejected: _l("rejected"), None: _l("awaiting decision"),
 }
 
 
@@ -92,7 +103,7 @@ class UploadForm(FlaskForm):
     file = FileField(_l("Batch file (CSV or XLSX)"), validators=[FileRequired()])
     city = SelectField(_l("City"), validators=[DataRequired()])
     wave = StringField(_l("Wave (e.g. 2026Q4; empty = inferred)"),
-                       validators=[Optional(), Regexp(r"^\d{4}Q[1-4]$")])
+                       validators=[Optional(), Regexp(WAVE_RE.pattern)])
 
 
 class DecisionForm(FlaskForm):
@@ -104,8 +115,8 @@ class DecisionForm(FlaskForm):
 
 
 class RestoreForm(FlaskForm):
-    reason = TextAreaField(_l("Written reason"), validators=[DataRequired(),
-                                                             Length(min=10, max=2000)])
+    reason = TextAreaField(_l("Written reason"), validators=[
+        DataRequired(), Length(min=acceptance.MIN_REASON_LENGTH, max=2000)])
 
 
 class AgencyForm(FlaskForm):
@@ -119,11 +130,6 @@ class AgencyForm(FlaskForm):
 
 def questionnaires() -> dict[str, Any]:
     return current_app.extensions["manyi.questionnaires"]
-
-
-def _require(*roles: str) -> None:
-    if current_user.role not in roles:
-        abort(404)
 
 
 def _visible_batch(batch_id: int) -> Batch:
@@ -153,7 +159,7 @@ def _city_choices(agency_id: int | None) -> list[SelectChoice]:
 @bp.route("/")
 @login_required
 def index():  # type: ignore[no-untyped-def]
-    _require(Role.admin, Role.agency)
+    require_role(Role.admin, Role.agency)
     return redirect(url_for("agency.batches"))
 
 
@@ -161,7 +167,7 @@ def index():  # type: ignore[no-untyped-def]
 @login_required
 def batches():  # type: ignore[no-untyped-def]
     """Agency users: the upload form and their batches. Admins: every batch."""
-    _require(Role.admin, Role.agency)
+    require_role(Role.admin, Role.agency)
     session = get_session()
     is_agency = current_user.role == Role.agency
     form = UploadForm() if is_agency else None
@@ -200,14 +206,14 @@ def batches():  # type: ignore[no-untyped-def]
     cities = {c.id: c for c in session.scalars(select(City))}
     return render_template("agency/batches.html", form=form, batches=rows, error=error,
                            agencies=agencies, cities=cities, titles=DECISION_TITLES,
-                           max_mb=MAX_BYTES // (1024 * 1024)), status
+                           max_mb=MAX_BYTES >> 20), status
 
 
 @bp.route("/batches/<int:batch_id>")
 @login_required
 def batch(batch_id: int):  # type: ignore[no-untyped-def]
     """The acceptance report; admins also get the decision and restore forms."""
-    _require(Role.admin, Role.agency)
+    require_role(Role.admin, Role.agency)
     b = _visible_batch(batch_id)
     session = get_session()
     report = acceptance.report(session, b)
@@ -216,7 +222,8 @@ def batch(batch_id: int):  # type: ignore[no-untyped-def]
     if is_admin:
         flagged = list(session.scalars(
             select(Response).where(Response.batch_id == b.id,
-                                   Response.status.in_(["flagged", "excluded"]))
+                                   Response.status.in_([ResponseStatus.flagged,
+                                                        ResponseStatus.excluded]))
             .order_by(Response.id).limit(200)))
     decision_form = DecisionForm(data={"decision": b.final_decision or b.auto_decision})
     return render_template("agency/batch.html", b=b, report=report, is_admin=is_admin,
@@ -228,14 +235,14 @@ def batch(batch_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/batches/<int:batch_id>/report.json")
 @login_required
 def batch_json(batch_id: int):  # type: ignore[no-untyped-def]
-    _require(Role.admin, Role.agency)
+    require_role(Role.admin, Role.agency)
     return jsonify(acceptance.report(get_session(), _visible_batch(batch_id)))
 
 
 @bp.route("/batches/<int:batch_id>/decision", methods=["POST"])
 @login_required
 def decide(batch_id: int):  # type: ignore[no-untyped-def]
-    _require(Role.admin)
+    require_role(Role.admin)
     b = _visible_batch(batch_id)
     form = DecisionForm()
     if not form.validate_on_submit():
@@ -252,7 +259,7 @@ def decide(batch_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/batches/<int:batch_id>/restore", methods=["POST"])
 @login_required
 def restore_batch(batch_id: int):  # type: ignore[no-untyped-def]
-    _require(Role.admin)
+    require_role(Role.admin)
     b = _visible_batch(batch_id)
     form = RestoreForm()
     if not form.validate_on_submit():
@@ -270,7 +277,7 @@ def restore_batch(batch_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/responses/<int:response_id>/restore", methods=["POST"])
 @login_required
 def restore_response(response_id: int):  # type: ignore[no-untyped-def]
-    _require(Role.admin)
+    require_role(Role.admin)
     session = get_session()
     response = session.get(Response, response_id)
     if response is None or response.batch_id is None:
@@ -294,7 +301,7 @@ def restore_response(response_id: int):  # type: ignore[no-untyped-def]
 @bp.route("/admin/agencies")
 @login_required
 def agencies():  # type: ignore[no-untyped-def]
-    _require(Role.admin)
+    require_role(Role.admin)
     session = get_session()
     rows = list(session.scalars(select(Agency).order_by(Agency.code)))
     served: dict[int, list[str]] = {}
@@ -309,7 +316,7 @@ def agencies():  # type: ignore[no-untyped-def]
 @bp.route("/admin/agencies/<code>/edit", methods=["GET", "POST"])
 @login_required
 def agency_form(code: str | None = None):  # type: ignore[no-untyped-def]
-    _require(Role.admin)
+    require_role(Role.admin)
     session = get_session()
     agency = None
     if code is not None:
@@ -332,7 +339,8 @@ def agency_form(code: str | None = None):  # type: ignore[no-untyped-def]
                                 accreditation_no=form.accreditation_no.data or "",
                                 contact=form.contact.data or "",
                                 city_codes=form.cities.data or [])
-            audit.record(session, "agency_saved", agency=saved.code,
+            audit.record(session, "agency_saved", actor=current_user.email,
+                         user_id=current_user.id, agency=saved.code,
                          cities=form.cities.data or [], created=agency is None)
             session.commit()
             return redirect(url_for("agency.agencies"))

@@ -1,23 +1,20 @@
-"""Writing the audit log. Details must never contain respondents' personal data."""
+"""Writing the audit log. Details must never contain respondents' personal data.
+
+Callers name the acting user (a web view passes the logged-in user, a command ``"cli"``):
+services never read the request's user themselves.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask_login import current_user
 from sqlalchemy.orm import Session
 
 from survey.core.models import AuditLog
 
 
-def record(session: Session, action: str, *, city_id: int | None = None,
-           actor: str | None = None, user_id: int | None = None, **detail: Any) -> None:
+def record(session: Session, action: str, *, actor: str, user_id: int | None = None,
+           city_id: int | None = None, **detail: Any) -> None:
     """Add an audit entry to ``session`` (the caller commits with its own work)."""
-    if actor is None and user_id is None:
-        try:
-            if current_user.is_authenticated:
-                actor, user_id = current_user.email, current_user.id
-        except (AttributeError, RuntimeError):
-            pass
-    session.add(AuditLog(action=action, city_id=city_id, actor=actor or "", user_id=user_id,
+    session.add(AuditLog(action=action, city_id=city_id, actor=actor, user_id=user_id,
                          detail=detail))

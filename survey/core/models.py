@@ -64,6 +64,14 @@ class ResponseStatus(enum.StrEnum):
     excluded = "excluded"    # rejected; kept, not counted
 
 
+class Decision(enum.StrEnum):
+    """An acceptance (采信) decision on an agency batch."""
+
+    accepted = "accepted"
+    conditional = "conditional"
+    rejected = "rejected"
+
+
 class Role(enum.StrEnum):
     admin = "admin"
     official = "official"
@@ -145,6 +153,11 @@ class AgencyCity(Base):
 
     agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), primary_key=True)
     city_id: Mapped[int] = mapped_column(ForeignKey("city.id"), primary_key=True)
+
+
+RESPONSE_DEMOGRAPHICS = ("age_band", "gender", "visit_type")
+"""Demographic answers repeated as columns of :class:`Response` (written by the one submit
+path) so the dashboard and export filter and group without joining answers."""
 
 
 class Response(Base):

@@ -9,6 +9,11 @@ CHINA_TZ = timezone(timedelta(hours=8), "CST")
 WAVE_RE = re.compile(r"^(\d{4})Q([1-4])$")
 
 
+def is_wave(label: str) -> bool:
+    """Whether ``label`` is a wave label such as ``"2026Q4"`` (the one wave syntax)."""
+    return WAVE_RE.match(label) is not None
+
+
 def wave_of(moment: datetime) -> str:
     """The wave label of a moment, e.g. ``2026-11-25T10:00+08:00`` → ``"2026Q4"``."""
     if moment.tzinfo is None:

@@ -32,8 +32,8 @@ from sqlalchemy.orm import Session
 import analysis
 from analysis import Difference, Estimate, PsuTotals
 from survey.core.models import Answer, Response, ResponseStatus, Score, Site
+from survey.core.responses.scoring import OVERALL
 
-OVERALL = "overall"
 SATISFIED = "satisfied"
 SIGNIFICANCE = 0.05
 

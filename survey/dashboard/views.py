@@ -11,16 +11,12 @@ Numbers: :mod:`survey.dashboard.estimates`; figures: :mod:`survey.dashboard.char
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
     Blueprint,
-    Response,
     abort,
     current_app,
     render_template,
@@ -33,26 +29,26 @@ from sqlalchemy import func, select
 
 from survey.core import audit
 from survey.core.db import get_session
-from survey.core.i18n import current_lang, localized
-from survey.core.models import Channel, City, District, ResponseStatus, Role, Site, SiteKind
+from survey.core.i18n import localized, localized_name
+from survey.core.models import City, District, ResponseStatus, Role, Site
 from survey.core.models import Response as ResponseRow
 from survey.core.security import require_city, require_role
-from survey.core.waves import WAVE_RE
 from survey.dashboard import charts, estimates
 from survey.dashboard.assets import PLOTLY_FILENAME
+from survey.dashboard.filters import BadFilter, filter_choices, parse_filters, site_kind_label
+from survey.dashboard.tables import (
+    ESTIMATE_FORMATS,
+    SUPPRESSED,
+    Table,
+    csv_response,
+    estimate_columns,
+    estimate_headers,
+    fmt,
+)
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
 ALL_CITIES = "all-cities"
-CSV_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-# --------------------------------------------------------------------------- filters
-
-class BadFilter(Exception):
-    def __init__(self, param: str, value: str, allowed: Iterable[str]) -> None:
-        self.param, self.value, self.allowed = param, value, sorted(allowed)
-        super().__init__(f"{param}={value!r}")
 
 
 @bp.errorhandler(BadFilter)
@@ -60,186 +56,7 @@ def _bad_filter(exc: BadFilter):  # type: ignore[no-untyped-def]
     return render_template("dashboard/bad_filter.html", exc=exc), 400
 
 
-@dataclass
-class Choices:
-    """The values each filter accepts, with their display labels."""
-
-    waves: list[str]
-    districts: dict[str, tuple[int, str]] = field(default_factory=dict)  # code → (id, label)
-    site_kinds: dict[str, str] = field(default_factory=dict)
-    age_bands: dict[str, str] = field(default_factory=dict)
-    genders: dict[str, str] = field(default_factory=dict)
-    channels: dict[str, str] = field(default_factory=dict)
-
-    def options(self, param: str) -> list[tuple[str, str]]:
-        """``(value, label)`` pairs of a filter's ``<select>`` (latest wave first)."""
-        if param == "wave":
-            return [(w, w) for w in reversed(self.waves)]
-        if param == "district":
-            return [(code, label) for code, (_id, label) in self.districts.items()]
-        source = {"site_kind": self.site_kinds, "age_band": self.age_bands,
-                  "gender": self.genders, "channel": self.channels}[param]
-        return list(source.items())
-
-
-def _option_labels(questionnaires: Iterable[Any], item_id: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for q in questionnaires:
-        for item in q.demographics:
-            if item.id == item_id:
-                for option in item.options or []:
-                    out.setdefault(str(option.value), localized(option.label))
-    return out
-
-
-def site_kind_label(kind: str) -> str:
-    return {
-        SiteKind.hospital: _("Hospital"), SiteKind.clinic: _("Clinic"),
-        SiteKind.elder_care: _("Elderly care centre"),
-        SiteKind.community_centre: _("Community service centre"),
-        SiteKind.scenic_spot: _("Scenic spot"), SiteKind.dealer: _("Car service centre"),
-    }.get(kind, kind)
-
-
-def channel_label(channel: str) -> str:
-    return {Channel.web: _("Web"), Channel.interview: _("Interview"),
-            Channel.phone: _("Phone")}.get(channel, channel)
-
-
-def _choices(questionnaires: Sequence[Any], waves: list[str],
-             districts: Sequence[District] = ()) -> Choices:
-    kinds = [k for q in questionnaires for k in q.site_kinds]
-    return Choices(
-        waves=waves,
-        districts={d.code: (d.id, name(d)) for d in districts},
-        site_kinds={k: site_kind_label(k) for k in dict.fromkeys(kinds)},
-        age_bands=_option_labels(questionnaires, "age_band"),
-        genders=_option_labels(questionnaires, "gender"),
-        channels={c.value: channel_label(c.value) for c in Channel})
-
-
-def _arg(param: str, allowed: Iterable[str]) -> str | None:
-    value = request.args.get(param, "")
-    if value == "":
-        return None
-    allowed = list(allowed)
-    if value not in allowed:
-        raise BadFilter(param, value, allowed)
-    return value
-
-
-def parse_filters(choices: Choices) -> tuple[str | None, estimates.Filters]:
-    """``(wave, filters)`` from the query string; raises :class:`BadFilter`."""
-    wave = request.args.get("wave", "")
-    if wave and (not WAVE_RE.match(wave) or wave not in choices.waves):
-        raise BadFilter("wave", wave, choices.waves)
-    district = _arg("district", choices.districts)
-    filters = estimates.Filters(
-        district_id=choices.districts[district][0] if district else None,
-        site_kind=_arg("site_kind", choices.site_kinds),
-        age_band=_arg("age_band", choices.age_bands),
-        gender=_arg("gender", choices.genders),
-        channel=_arg("channel", choices.channels))
-    return (wave or (choices.waves[-1] if choices.waves else None)), filters
-
-
-# --------------------------------------------------------------------------- tables
-
-@dataclass
-class Table:
-    """A chart's numbers: shown as an HTML table and downloadable as CSV.
-
-    ``formats`` per column: "text", "int", "n" (count, "< 10" when suppressed), "1" / "2" /
-    "3" (decimals), "p" (p-value). A suppressed cell holds :data:`SUPPRESSED`."""
-
-    name: str
-    title: str
-    headers: list[str]
-    formats: list[str]
-    rows: list[list[Any]] = field(default_factory=list)
-    note: str = ""
-
-
-class _Suppressed:
-    def __str__(self) -> str:
-        return _("suppressed (n < %(n)d)", n=current_app.config["MIN_CELL_SIZE"])
-
-
-SUPPRESSED = _Suppressed()
-
-
-class _Few:
-    def __str__(self) -> str:
-        return f"< {current_app.config['MIN_CELL_SIZE']}"
-
-
-FEW = _Few()
-
-
-def fmt(value: Any, spec: str) -> str:
-    """Display a table value."""
-    if value is None:
-        return "—"
-    if isinstance(value, _Suppressed | _Few | str):
-        return str(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return "—"
-    if spec in ("int", "n"):
-        return f"{int(round(value)):,}"
-    if spec == "p":
-        return "< 0.001" if value < 0.001 else f"{value:.3f}"
-    if spec in ("1", "2", "3"):
-        return f"{value:.{spec}f}"
-    return str(value)
-
-
-def _csv_value(value: Any, spec: str) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        text = ""
-    elif isinstance(value, float):
-        text = repr(value)  # full precision: the numbers are aggregates
-    else:
-        text = str(value)
-    if text.startswith(CSV_FORMULA_START):
-        # spreadsheet formula injection (OWASP): only text cells, never our own numbers
-        if not (isinstance(value, int | float) and spec != "text"):
-            text = "'" + text
-    return text
-
-
-def csv_response(table: Table, filename: str) -> Response:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow([_csv_value(h, "text") for h in table.headers])
-    for row in table.rows:
-        writer.writerow([_csv_value(v, f) for v, f in zip(row, table.formats, strict=True)])
-    data = "\ufeff" + buf.getvalue()  # BOM: Excel opens UTF-8 Chinese correctly
-    return Response(data, mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "private, no-store"})
-
-
-def estimate_columns(cell: estimates.Cell, scale: float = 1.0) -> list[Any]:
-    """``[n, estimate, ci_low, ci_high, n_effective]`` or the suppression reason."""
-    e = cell.value
-    if e is None:
-        return [FEW if cell.suppressed else cell.n, SUPPRESSED if cell.suppressed else None,
-                None, None, None]
-    return [e.n, e.estimate * scale, e.ci_low * scale, e.ci_high * scale, e.n_effective]
-
-
-def estimate_headers() -> list[str]:
-    return [_("n"), _("Estimate"), _("95% CI low"), _("95% CI high"), _("Effective n")]
-
-
-ESTIMATE_FORMATS = ["n", "1", "1", "1", "int"]
-
-
 # --------------------------------------------------------------------------- helpers
-
-def name(obj: Any) -> str:
-    return obj.name_en if current_lang() == "en" else obj.name_zh
-
 
 def _settings() -> estimates.Settings:
     return estimates.Settings(current_app.config["SINGLE_PSU"], current_app.config["MIN_CELL_SIZE"])
@@ -258,7 +75,8 @@ def _city(code: str) -> City:
 def _audit(page: str, city_id: int | None, **detail: Any) -> None:
     session = get_session()
     args = {k: v for k, v in request.args.items() if k != "lang"}
-    audit.record(session, "view_city", city_id=city_id, page=page, filters=args, **detail)
+    audit.record(session, "view_city", actor=current_user.email, user_id=current_user.id,
+                 city_id=city_id, page=page, filters=args, **detail)
     session.commit()
 
 
@@ -385,8 +203,7 @@ def index():  # type: ignore[no-untyped-def]
                    ResponseRow.city_id.in_([c.id for c in cities]))
             .group_by(ResponseRow.city_id, ResponseRow.questionnaire))
     }
-    return render_template("dashboard/index.html", cities=cities, counts=counts,
-                           name=name)
+    return render_template("dashboard/index.html", cities=cities, counts=counts)
 
 
 @bp.route("/<city>")
@@ -401,7 +218,7 @@ def city_overview(city: str):  # type: ignore[no-untyped-def]
     districts = list(session.scalars(select(District).where(District.city_id == c.id)
                                      .order_by(District.code)))
     waves = estimates.waves_with_data(session, c.id)
-    choices = _choices(list(qs.values()), waves, districts)
+    choices = filter_choices(list(qs.values()), waves, districts)
     wave, filters = parse_filters(choices)
     prev = waves[waves.index(wave) - 1] if wave in waves and waves.index(wave) > 0 else None
     by_q_wave: dict[tuple, estimates.Kpi] = {}
@@ -450,7 +267,7 @@ def _kept_args() -> dict[str, str]:
 
 
 def _page_context() -> dict[str, Any]:
-    return {"PLOTLY_FILENAME": PLOTLY_FILENAME, "fmt": fmt, "name": name,
+    return {"PLOTLY_FILENAME": PLOTLY_FILENAME, "fmt": fmt,
             "url_with": _url, "site_kind_label": site_kind_label,
             "min_cell": current_app.config["MIN_CELL_SIZE"]}
 
@@ -470,7 +287,7 @@ def questionnaire(city: str, questionnaire: str):  # type: ignore[no-untyped-def
     districts = list(session.scalars(select(District).where(District.city_id == c.id)
                                      .order_by(District.code)))
     waves = estimates.waves_with_data(session, c.id, q.id)
-    choices = _choices([q], waves, districts)
+    choices = filter_choices([q], waves, districts)
     wave, filters = parse_filters(choices)
     charts_: list[Chart] = []
     ctx: dict[str, Any] = {"kpi": kpi_dict(None, None), "benchmark": None, "versus": None,
@@ -495,7 +312,7 @@ def questionnaire(city: str, questionnaire: str):  # type: ignore[no-untyped-def
         charts_.append(_dimension_chart(q, estimates.dimension_scores(session, settings, scope,
                                                                   filters)))
         charts_.append(_ipa_chart(q, session, scope, filters, settings))
-        district_names = {d.id: name(d) for d in districts}
+        district_names = {d.id: localized_name(d) for d in districts}
         by_district = estimates.by_unit(session, settings, scope, filters, ResponseRow.district_id)
         charts_.append(league_chart(
             "districts", _("Districts"),
@@ -505,7 +322,7 @@ def questionnaire(city: str, questionnaire: str):  # type: ignore[no-untyped-def
         by_site = estimates.by_site(session, settings, scope, filters)
         charts_.append(league_chart(
             "sites", _("Sites"),
-            [(name(sites[k]) if k in sites else str(k), v) for k, v in by_site.items()],
+            [(localized_name(sites[k]) if k in sites else str(k), v) for k, v in by_site.items()],
             bench_kpi.index if bench_kpi else None))
     _audit("questionnaire", c.id, questionnaire=q.id, wave=wave)
     others = [(x.id, localized(x.title)) for x in _questionnaires().values()]
@@ -606,7 +423,7 @@ def all_cities():  # type: ignore[no-untyped-def]
         raise BadFilter("questionnaire", qid, qs)
     q = qs[qid]
     waves = estimates.waves_with_data(session, None, q.id)
-    choices = _choices([q], waves)
+    choices = filter_choices([q], waves)
     if request.args.get("district"):
         raise BadFilter("district", request.args["district"], [])
     wave, filters = parse_filters(choices)
@@ -619,7 +436,8 @@ def all_cities():  # type: ignore[no-untyped-def]
         per_city = estimates.kpis_by_split(session, settings, scope, filters, [ResponseRow.city_id])
         charts_.append(league_chart(
             "cities", _("Cities"),
-            [(name(cities[k[0]]), v.index) for k, v in per_city.items() if k[0] in cities],
+            [(localized_name(cities[k[0]]), v.index) for k, v in per_city.items()
+             if k[0] in cities],
             bench_kpi.index if bench_kpi else None))
         sites = {s.id: s for s in session.scalars(select(Site))}
         by_site = estimates.by_site(session, settings, scope, filters)
@@ -636,7 +454,7 @@ def all_cities():  # type: ignore[no-untyped-def]
             table = Table(table_name, title, [_("Site"), _("City"), *estimate_headers()],
                           ["text", "text", *ESTIMATE_FORMATS])
             for site, cell, _v in items:
-                table.rows.append([name(site), name(cities[site.city_id]),
+                table.rows.append([localized_name(site), localized_name(cities[site.city_id]),
                                    *estimate_columns(cell)])
             charts_.append(Chart(table_name, title, None, table,
                                  _url(format="csv", table=table_name)))

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from survey.accounts.users import create_user, random_password
 from survey.core import audit
 from survey.core.models import Agency, City, District, Response, Site, SiteKind
-from survey.core.questionnaires import Questionnaire
+from survey.core.questionnaires import UNDER_14, Questionnaire
 from survey.core.responses.ingest import Prepared, SiteRef, bulk_store, prepare
 from survey.core.waves import recent_waves, wave_bounds, wave_of
 
@@ -163,7 +163,7 @@ def _plan(q: Questionnaire) -> list[_ItemPlan]:
             plans.append(_ItemPlan(item.id, "scale", scale.min, scale.max, scale.na,
                                    item.reverse))
         elif item.type in ("single", "multi"):
-            values = tuple(o.value for o in item.options if o.value != "under_14")
+            values = tuple(o.value for o in item.options if o.value != UNDER_14)
             skew = -0.3 if item.id == "age_band" else 0.0
             cumulative = tuple(np.cumsum(_choice_probabilities(len(values), skew)).tolist())
             plans.append(_ItemPlan(item.id, item.type, values=values, cumulative=cumulative,

@@ -38,42 +38,21 @@ from dataclasses import dataclass, field
 __all__ = [
     "AGE_WIDE",
     "AGE_WIDER",
-    "FORMULA_PREFIXES",
     "SUPPRESSED",
     "KPlan",
     "QuasiIdentifier",
     "ScrubCounts",
-    "escape_formula",
     "plan_k_anonymity",
     "resident_id_valid",
     "scrub_text",
 ]
 
-# --------------------------------------------------------------------------- formulas
-
-FORMULA_PREFIXES = frozenset("=+-@\t\r＝＋－＠")
-"""First characters that make a spreadsheet treat a text cell as a formula."""
-
-
-def escape_formula(value: str) -> str:
-    """Prefix ``'`` to a text cell that a spreadsheet would read as a formula.
-
-    >>> escape_formula("=HYPERLINK(\\"http://x\\")")
-    '\\'=HYPERLINK("http://x")'
-    >>> escape_formula("很好")
-    '很好'
-    """
-    if value and value[0] in FORMULA_PREFIXES:
-        return "'" + value
-    return value
-
-
 # --------------------------------------------------------------------------- free text
 
 # Full-width ASCII variants (U+FF01..U+FF5E) → ASCII, one character for one, so match
 # positions in the translated probe are positions in the original text.
-_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
-_FULLWIDTH[0x3000] = 0x20  # ideographic space
+FULLWIDTH_TO_ASCII = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)}
+FULLWIDTH_TO_ASCII[0x3000] = 0x20  # ideographic space
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
@@ -121,7 +100,7 @@ _CJK = "\u4e00-\u9fff"
 
 # (tag, pattern, validator). The span replaced is group "x" when the pattern has it, else
 # the whole match. Earlier patterns win where matches overlap.
-_PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
+PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     ("email", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}"),
      None),
     ("wechat", re.compile(r"(?<![A-Za-z0-9_])wxid_[A-Za-z0-9_\-]{3,}", re.IGNORECASE), None),
@@ -155,11 +134,11 @@ _PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
 # Something every pattern above needs (a digit, "@", a keyword, a province character
 # followed by a Latin letter): text without any of it cannot match, so it skips the scan.
 # Keep it a superset of the patterns when adding one (tests/test_anonymize.py checks).
-_TRIGGER = re.compile(
+TRIGGER = re.compile(
     rf"\d|@|wxid_|微信|威信|vx|wx|wechat|weixin|qq|扣扣|企鹅|我叫|名叫|我的名字|姓名|我是|本人"
     rf"|my name is|[{_PROVINCES}][A-Za-z]", re.IGNORECASE)
 
-TAGS = tuple(dict.fromkeys(tag for tag, _, _ in _PATTERNS))
+TAGS = tuple(dict.fromkeys(tag for tag, _, _ in PATTERNS))
 """Every tag :func:`scrub_text` can insert (written as ``[tag]``)."""
 
 
@@ -184,14 +163,14 @@ def scrub_text(text: str, counts: ScrubCounts | None = None) -> str:
     >>> scrub_text("门票价格偏高，380元。")
     '门票价格偏高，380元。'
     """
-    probe = text.translate(_FULLWIDTH)
+    probe = text.translate(FULLWIDTH_TO_ASCII)
     if counts is not None:
         counts.texts += 1
-    if _TRIGGER.search(probe) is None:
+    if TRIGGER.search(probe) is None:
         return text
     taken = bytearray(len(probe))
     spans: list[tuple[int, int, str]] = []
-    for tag, pattern, valid in _PATTERNS:
+    for tag, pattern, valid in PATTERNS:
         for m in pattern.finditer(probe):
             group = "x" if "x" in pattern.groupindex else 0
             start, end = m.span(group)

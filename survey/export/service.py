@@ -62,10 +62,11 @@ from survey.core.responses.codes import (
     layout,
     qi_names,
 )
+from survey.core.spreadsheet import escape_formula
+from survey.core.waves import is_wave
 from survey.export.anonymize import (
     KPlan,
     ScrubCounts,
-    escape_formula,
     plan_k_anonymity,
     quasi_identifiers,
     scrub_text,
@@ -210,13 +211,9 @@ def _resolve(session: Session, request: ExportRequest,
         city = session.scalar(select(City).where(City.code == request.city))
         if city is None:
             raise ExportError(f"city: unknown city code {request.city!r}")
-    if request.wave is not None and not _wave_ok(request.wave):
+    if request.wave is not None and not is_wave(request.wave):
         raise ExportError(f"wave: expected a wave such as 2026Q4, got {request.wave!r}")
     return questionnaires[request.questionnaire], city
-
-
-def _wave_ok(wave: str) -> bool:
-    return len(wave) == 6 and wave[:4].isdigit() and wave[4] == "Q" and wave[5] in "1234"
 
 
 def _labels(prefix: str, keys: list[Any]) -> dict[Any, str]:
@@ -227,7 +224,7 @@ def _labels(prefix: str, keys: list[Any]) -> dict[Any, str]:
 
 
 def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, Questionnaire],
-                 request: ExportRequest, out_csv: Path, *, actor: str | None = None,
+                 request: ExportRequest, out_csv: Path, *, actor: str,
                  user_id: int | None = None) -> ExportResult:
     """Write ``out_csv``, ``<stem>.codebook.json``, ``<stem>.codebook.md`` (and
     ``<stem>.sav``/``.dta`` for those formats); audit-log the export on ``session``
@@ -340,7 +337,7 @@ def _site_places(conn: Connection) -> dict[int, tuple[str, str, str]]:
 _QUOTE = frozenset(',"\r\n')
 
 
-def _cell(value: str) -> str:
+def csv_cell(value: str) -> str:
     """A text cell as ``csv.writer`` (QUOTE_MINIMAL, ``","``, ``"\\r\\n"``) writes it."""
     if _QUOTE.isdisjoint(value):
         return value
@@ -399,7 +396,7 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
     # The per-row class key is (wave, site id, age, gender, visit, other demographics…);
     # each key seen maps once to the plan's raw tuple and to its ready CSV fragment
     # (generalised, formula-escaped, quoted) or None when suppressed.
-    ready = {raw: None if out is None else ",".join(_cell(escape_formula(v)) for v in out)
+    ready = {raw: None if out is None else ",".join(csv_cell(escape_formula(v)) for v in out)
              for raw, out in plan.mapping.items()}
     raw_of: dict[tuple[str, ...], tuple[str, ...]] = {}
     fragment: dict[tuple[str, ...], str | None] = {}
@@ -451,7 +448,7 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
                 cells.append(overall)
                 cells.append(satisfied)
                 for value in texts:
-                    cells.append(_cell(escape_formula(scrub_text(value, scrub)))
+                    cells.append(csv_cell(escape_formula(scrub_text(value, scrub)))
                                  if value else "")
                 lines.append(",".join(cells))  # type: ignore[arg-type]
             if lines:
@@ -509,10 +506,10 @@ def _copy_chunks(copy: Any, width: int) -> Iterator[Sequence[Sequence[str | None
         buffered.append(bytes(block))
         size += len(block)
         if size >= 1 << 20:
-            pending, part = _copy_lines(pending + b"".join(buffered), width)
+            pending, part = copy_lines(pending + b"".join(buffered), width)
             buffered, size = [], 0
             yield part
-    pending, part = _copy_lines(pending + b"".join(buffered), width)
+    pending, part = copy_lines(pending + b"".join(buffered), width)
     if part:
         yield part
 
@@ -541,7 +538,7 @@ def _copy_field(value: str) -> str | None:
     return value
 
 
-def _copy_lines(data: bytes, width: int) -> tuple[bytes, list[tuple[str | None, ...]]]:
+def copy_lines(data: bytes, width: int) -> tuple[bytes, list[tuple[str | None, ...]]]:
     """Complete lines of ``data`` (rows of ``width`` fields) as tuples; returns the
     unfinished tail too. Tabs and newlines inside values are escaped by COPY, so the
     whole block splits at once and ``zip`` cuts it into rows — in C, not per row."""

@@ -78,7 +78,8 @@ def download():  # type: ignore[no-untyped-def]
     try:
         base = f"manyi-{qid}-{city_code or 'all'}-{export_request.wave or 'all'}"
         result = export_files(engine_of(current_app), get_session(), questionnaires,
-                              export_request, workdir / f"{base}.csv")
+                              export_request, workdir / f"{base}.csv",
+                              actor=current_user.email, user_id=current_user.id)
         archive = workdir / f"{base}.zip"
         with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             for path in (result.csv_path, result.codebook_json, result.codebook_md,

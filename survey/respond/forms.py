@@ -31,7 +31,6 @@ from survey.core.questionnaires import (
 )
 
 AGE_ITEM = "age_band"
-UNDER_14 = "under_14"
 SHOWN_FIELD = "shown"
 """Hidden field listing the items a page showed (to tell newly visible items apart)."""
 RESERVED_NAMES = frozenset({"csrf_token", "action", SHOWN_FIELD, "client_uuid"})

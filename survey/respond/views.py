@@ -44,7 +44,7 @@ from survey.core.i18n import current_lang
 from survey.core.models import Draft, Site
 from survey.core.models import Response as StoredResponse
 from survey.core.places import site_by_code
-from survey.core.questionnaires import Item, Questionnaire
+from survey.core.questionnaires import UNDER_14, Item, Questionnaire
 from survey.core.responses.ingest import Conflict, SiteRef, SubmissionInvalid, prepare, store
 from survey.core.responses.scoring import validate_answers
 from survey.extensions import csrf, limiter
@@ -52,7 +52,6 @@ from survey.respond import drafts
 from survey.respond.forms import (
     AGE_ITEM,
     SHOWN_FIELD,
-    UNDER_14,
     ConsentForm,
     Page,
     SubmitForm,

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from survey.core.models import RESPONSE_DEMOGRAPHICS
 from survey.core.questionnaires import NotApplicable, Questionnaire
 
 __all__ = ["NA_EXPORT", "QI_COLUMNS", "ItemColumns", "Layout", "encode_items",
@@ -43,7 +44,6 @@ NA_EXPORT = -9
 QI_COLUMNS = ("wave", "city", "district", "site_kind", "age_band", "gender")
 """Quasi-identifier columns every export has (``visit_type`` and the other demographics
 follow when the questionnaire asks them)."""
-RESPONSE_DEMOGRAPHICS = ("age_band", "gender", "visit_type")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from survey.core.models import (
+    RESPONSE_DEMOGRAPHICS,
     Answer,
     Channel,
     QuestionnaireVersion,
@@ -34,12 +35,16 @@ from survey.core.models import (
 )
 from survey.core.questionnaires import NA, Questionnaire
 from survey.core.responses.codes import encode_items, encode_scores
-from survey.core.responses.scoring import satisfaction_flags, score_response, validate_answers
+from survey.core.responses.scoring import (
+    OVERALL,
+    satisfaction_flags,
+    score_response,
+    validate_answers,
+)
 from survey.core.waves import wave_of
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CLOCK_SKEW = timedelta(minutes=10)
-DEMOGRAPHIC_COLUMNS = ("age_band", "gender", "visit_type")
 
 
 class SubmissionInvalid(ValueError):
@@ -196,8 +201,8 @@ def prepare(questionnaires: Mapping[str, Questionnaire], payload: Mapping[str, A
         errors["answers"] = "must be an object {item id: value}"
     elif q is not None:
         result = validate_answers(q, raw_answers)
-        for item, message in result.errors.items():
-            errors[f"answers.{item}"] = message.en
+        for item, error in result.errors.items():
+            errors[f"answers.{item}"] = error.message("en")
         answers = result.answers
 
     if errors:
@@ -215,7 +220,7 @@ def prepare(questionnaires: Mapping[str, Questionnaire], payload: Mapping[str, A
         satisfied=None if flags.satisfied is None else int(flags.satisfied),
         nps_group=flags.nps_category, channel=channel, consent_version=q.consent_version,
         started_at=started_at, submitted_at=submitted_at, wave=wave_of(submitted_at),
-        demographics={c: _str_or_none(answers.get(c)) for c in DEMOGRAPHIC_COLUMNS},
+        demographics={c: _str_or_none(answers.get(c)) for c in RESPONSE_DEMOGRAPHICS},
     )
 
 
@@ -267,7 +272,7 @@ def _response_row(p: Prepared, qv_id: int, *, status: str, agency_id: int | None
         "wave": p.wave, "channel": p.channel, "agency_id": agency_id, "batch_id": batch_id,
         "interviewer": interviewer, "started_at": p.started_at, "submitted_at": p.submitted_at,
         "consent_version": p.consent_version, "design_weight": weight, "final_weight": weight,
-        "overall_score": p.scores.get("overall"), "satisfied": p.satisfied,
+        "overall_score": p.scores.get(OVERALL), "satisfied": p.satisfied,
         "nps_group": p.nps_group, "status": status, "status_reason": None,
         "item_codes": encode_items(p.questionnaire, p.answers),
         "dimension_scores": encode_scores(p.questionnaire, p.scores),

@@ -40,6 +40,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from analysis.indices import rescale, weighted_index
+from survey.core.i18n import N_, translate
 from survey.core.questionnaires import (
     NA,
     NA_CODE,
@@ -88,17 +89,19 @@ class AnswerError:
     """Why one answer was rejected.
 
     ``code`` is machine-readable (``unknown_item``, ``required``, ``wrong_type``,
-    ``out_of_range``, ``na_not_allowed``, ``invalid_option``, ``too_long``); ``en`` and
-    ``zh_hans`` are messages to show the respondent.
+    ``out_of_range``, ``na_not_allowed``, ``invalid_option``, ``too_long``); ``msgid`` is the
+    English message to show the respondent (a Babel msgid, translated in
+    ``translations/zh_Hans/LC_MESSAGES/responses.po``) and ``params`` the values of its
+    ``%(name)s`` placeholders, inserted after translation by :meth:`message`.
     """
 
     code: ErrorCode
-    en: str
-    zh_hans: str
+    msgid: str
+    params: tuple[tuple[str, object], ...] = ()
 
     def message(self, lang: str = "zh-Hans") -> str:
-        """The message in ``lang`` (``"zh-Hans"`` or ``"en"``)."""
-        return self.en if lang == "en" else self.zh_hans
+        """The message in ``lang`` (``"zh-Hans"`` or ``"en"``); no Flask app needed."""
+        return translate(self.msgid, lang, **dict(self.params))
 
 
 @dataclass(frozen=True)
@@ -139,35 +142,31 @@ class SatisfactionFlags:
 # --------------------------------------------------------------------------- messages
 
 
-def _error(code: ErrorCode, en: str, zh: str) -> AnswerError:
-    return AnswerError(code, en, zh)
+def _error(code: ErrorCode, msgid: str, **params: object) -> AnswerError:
+    """An error whose ``msgid`` is marked with ``N_`` at the call site (for extraction)."""
+    return AnswerError(code, msgid, tuple(params.items()))
 
 
-_UNKNOWN = _error("unknown_item", "This is not a question of this survey.", "问卷中没有这道题。")
-_REQUIRED = _error("required", "Please answer this question.", "请回答此题。")
+_UNKNOWN = _error("unknown_item", N_("This is not a question of this survey."))
+_REQUIRED = _error("required", N_("Please answer this question."))
 _NA_NOT_ALLOWED = _error(
-    "na_not_allowed",
-    "'Not applicable' is not an option for this question.",
-    "此题不能选择“不适用”。",
+    "na_not_allowed", N_("'Not applicable' is not an option for this question.")
 )
-_CHOICE_TYPE = _error("wrong_type", "Please choose one of the options.", "请从选项中选择一项。")
-_MULTI_TYPE = _error(
-    "wrong_type", "Please send a list of the chosen options.", "请以列表形式提交所选选项。"
-)
-_TEXT_TYPE = _error("wrong_type", "Please enter text.", "请填写文字。")
+_CHOICE_TYPE = _error("wrong_type", N_("Please choose one of the options."))
+_MULTI_TYPE = _error("wrong_type", N_("Please send a list of the chosen options."))
+_TEXT_TYPE = _error("wrong_type", N_("Please enter text."))
 
 
 def _invalid_option(value: object) -> AnswerError:
-    return _error(
-        "invalid_option", f"'{value}' is not one of the options.", f"“{value}”不是此题的选项。"
-    )
+    return _error("invalid_option", N_("'%(value)s' is not one of the options."), value=value)
 
 
 def _too_long(length: int) -> AnswerError:
     return _error(
         "too_long",
-        f"Please keep your answer to {TEXT_MAX_LENGTH} characters (it has {length}).",
-        f"回答请不超过{TEXT_MAX_LENGTH}字（当前{length}字）。",
+        N_("Please keep your answer to %(max)s characters (it has %(length)s)."),
+        max=TEXT_MAX_LENGTH,
+        length=length,
     )
 
 
@@ -188,17 +187,16 @@ def _is_blank(value: object) -> bool:
 
 
 def _scale_parser(lo: int, hi: int, na_allowed: bool) -> _Parser:
-    or_na_en = " or 'not applicable'" if na_allowed else ""
-    or_na_zh = "或“不适用”" if na_allowed else ""
     wrong_type = _error(
         "wrong_type",
-        f"Please choose a whole number from {lo} to {hi}{or_na_en}.",
-        f"请选择{lo}到{hi}之间的整数{or_na_zh}。",
+        N_("Please choose a whole number from %(min)s to %(max)s or 'not applicable'.")
+        if na_allowed
+        else N_("Please choose a whole number from %(min)s to %(max)s."),
+        min=lo,
+        max=hi,
     )
     out_of_range = _error(
-        "out_of_range",
-        f"The answer must be between {lo} and {hi}.",
-        f"答案须在{lo}到{hi}之间。",
+        "out_of_range", N_("The answer must be between %(min)s and %(max)s."), min=lo, max=hi
     )
 
     def parse(value: object) -> _Parsed:
