@@ -37,11 +37,14 @@ run: install instance/secret_key
 		--bind $(HOST):$(PORT) --access-logfile - --access-logformat '"%(m)s %(U)s" %(s)s %(b)s %(M)sms' \
 		'survey:create_app()'
 
-test: install
+# Static checks first (each stops `make test` when it fails), then the suite.
+test: lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: install
 	$(BIN)/ruff check survey analysis tests benchmarks migrations
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python benchmarks/analysis_bench.py

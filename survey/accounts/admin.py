@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, render_template
+from flask.typing import ResponseReturnValue
 from flask_login import login_required
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
@@ -16,7 +17,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 @bp.route("/")
 @login_required
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     require_role("admin")
     session = get_session()
     cities = list(session.scalars(select(City).order_by(City.code)))
@@ -29,7 +30,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/qr-sheet/<city_code>")
 @login_required
-def qr_sheet(city_code: str):  # type: ignore[no-untyped-def]
+def qr_sheet(city_code: str) -> ResponseReturnValue:
     """A printable sheet of every site's QR code in a city."""
     require_role("admin")
     session = get_session()

@@ -282,13 +282,13 @@ def scorecard(session: Session, agency: Agency) -> dict[str, Any]:
     """
     batches = list(session.scalars(select(Batch).where(Batch.agency_id == agency.id)
                                    .order_by(Batch.uploaded_at, Batch.id)))
-    statuses = defaultdict(int)
-    for status, decided, n in session.execute(
+    statuses: defaultdict[tuple[str, bool], int] = defaultdict(int)
+    for status, is_decided, n in session.execute(
             select(Response.status, Batch.final_decision.is_not(None), func.count())
             .join(Batch, Batch.id == Response.batch_id)
             .where(Batch.agency_id == agency.id)
             .group_by(Response.status, Batch.final_decision.is_not(None))):
-        statuses[(status, bool(decided))] += int(n)
+        statuses[(status, bool(is_decided))] += int(n)
     decided = [b for b in batches if b.final_decision is not None]
     rows_decided = sum(n for (s, d), n in statuses.items() if d)
     waves: dict[str, dict[str, Any]] = {}

@@ -10,6 +10,7 @@ batch or city the agency may not see → 404.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import func, select
 
 from survey.agency import acceptance
@@ -54,7 +55,7 @@ def agency_user() -> User:
 
 
 @bp.errorhandler(_Unauthorized)
-def _unauthorized(_exc: Exception):  # type: ignore[no-untyped-def]
+def _unauthorized(_exc: Exception) -> ResponseReturnValue:
     return (jsonify({"error": "authentication required: HTTP Basic with the agency "
                               "user's e-mail and password"}), 401,
             {"WWW-Authenticate": 'Basic realm="manyi agency", charset="UTF-8"'})
@@ -62,7 +63,7 @@ def _unauthorized(_exc: Exception):  # type: ignore[no-untyped-def]
 
 @bp.post("/batches")
 @limiter.limit("30 per minute")
-def upload():  # type: ignore[no-untyped-def]
+def upload() -> ResponseReturnValue:
     """Multipart form: ``file`` (CSV/XLSX), optional ``city`` (code) and ``wave``.
 
     201 with the report for a new batch; 200 with the existing one when the same file
@@ -104,7 +105,7 @@ def _own_batch(batch_id: int, user: User) -> Batch:
 
 
 @bp.get("/batches")
-def list_batches():  # type: ignore[no-untyped-def]
+def list_batches() -> ResponseReturnValue:
     user = agency_user()
     session = get_session()
     rows = session.scalars(select(Batch).where(Batch.agency_id == user.agency_id)
@@ -117,13 +118,13 @@ def list_batches():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/batches/<int:batch_id>")
-def get_batch(batch_id: int):  # type: ignore[no-untyped-def]
+def get_batch(batch_id: int) -> ResponseReturnValue:
     user = agency_user()
     return jsonify(acceptance.report(get_session(), _own_batch(batch_id, user)))
 
 
 @bp.get("/scorecard")
-def get_scorecard():  # type: ignore[no-untyped-def]
+def get_scorecard() -> ResponseReturnValue:
     user = agency_user()
     session = get_session()
     return jsonify(acceptance.scorecard(session, session.get_one(Agency, user.agency_id)))

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -158,14 +159,14 @@ def _city_choices(agency_id: int | None) -> list[SelectChoice]:
 
 @bp.route("/")
 @login_required
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     require_role(Role.admin, Role.agency)
     return redirect(url_for("agency.batches"))
 
 
 @bp.route("/batches", methods=["GET", "POST"])
 @login_required
-def batches():  # type: ignore[no-untyped-def]
+def batches() -> ResponseReturnValue:
     """Agency users: the upload form and their batches. Admins: every batch."""
     require_role(Role.admin, Role.agency)
     session = get_session()
@@ -211,7 +212,7 @@ def batches():  # type: ignore[no-untyped-def]
 
 @bp.route("/batches/<int:batch_id>")
 @login_required
-def batch(batch_id: int):  # type: ignore[no-untyped-def]
+def batch(batch_id: int) -> ResponseReturnValue:
     """The acceptance report; admins also get the decision and restore forms."""
     require_role(Role.admin, Role.agency)
     b = _visible_batch(batch_id)
@@ -234,14 +235,14 @@ def batch(batch_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/batches/<int:batch_id>/report.json")
 @login_required
-def batch_json(batch_id: int):  # type: ignore[no-untyped-def]
+def batch_json(batch_id: int) -> ResponseReturnValue:
     require_role(Role.admin, Role.agency)
     return jsonify(acceptance.report(get_session(), _visible_batch(batch_id)))
 
 
 @bp.route("/batches/<int:batch_id>/decision", methods=["POST"])
 @login_required
-def decide(batch_id: int):  # type: ignore[no-untyped-def]
+def decide(batch_id: int) -> ResponseReturnValue:
     require_role(Role.admin)
     b = _visible_batch(batch_id)
     form = DecisionForm()
@@ -258,7 +259,7 @@ def decide(batch_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/batches/<int:batch_id>/restore", methods=["POST"])
 @login_required
-def restore_batch(batch_id: int):  # type: ignore[no-untyped-def]
+def restore_batch(batch_id: int) -> ResponseReturnValue:
     require_role(Role.admin)
     b = _visible_batch(batch_id)
     form = RestoreForm()
@@ -276,7 +277,7 @@ def restore_batch(batch_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/responses/<int:response_id>/restore", methods=["POST"])
 @login_required
-def restore_response(response_id: int):  # type: ignore[no-untyped-def]
+def restore_response(response_id: int) -> ResponseReturnValue:
     require_role(Role.admin)
     session = get_session()
     response = session.get(Response, response_id)
@@ -300,7 +301,7 @@ def restore_response(response_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/admin/agencies")
 @login_required
-def agencies():  # type: ignore[no-untyped-def]
+def agencies() -> ResponseReturnValue:
     require_role(Role.admin)
     session = get_session()
     rows = list(session.scalars(select(Agency).order_by(Agency.code)))
@@ -315,7 +316,7 @@ def agencies():  # type: ignore[no-untyped-def]
 @bp.route("/admin/agencies/new", methods=["GET", "POST"])
 @bp.route("/admin/agencies/<code>/edit", methods=["GET", "POST"])
 @login_required
-def agency_form(code: str | None = None):  # type: ignore[no-untyped-def]
+def agency_form(code: str | None = None) -> ResponseReturnValue:
     require_role(Role.admin)
     session = get_session()
     agency = None
@@ -364,7 +365,7 @@ def _visible_agency(code: str) -> Agency:
 
 @bp.route("/scorecard/<code>")
 @login_required
-def scorecard(code: str):  # type: ignore[no-untyped-def]
+def scorecard(code: str) -> ResponseReturnValue:
     agency = _visible_agency(code)
     card = acceptance.scorecard(get_session(), agency)
     return render_template("agency/scorecard.html", card=card, check_titles=CHECK_TITLES,
@@ -373,5 +374,5 @@ def scorecard(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/scorecard/<code>.json")
 @login_required
-def scorecard_json(code: str):  # type: ignore[no-untyped-def]
+def scorecard_json(code: str) -> ResponseReturnValue:
     return jsonify(acceptance.scorecard(get_session(), _visible_agency(code)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, abort, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
@@ -25,7 +26,7 @@ def questionnaires() -> dict[str, Any]:
 
 
 @bp.get("/questionnaires")
-def list_questionnaires():  # type: ignore[no-untyped-def]
+def list_questionnaires() -> ResponseReturnValue:
     return jsonify([
         {"id": q.id, "version": q.version, "domain": q.domain,
          "title": q.title.as_dict()}
@@ -34,7 +35,7 @@ def list_questionnaires():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/questionnaires/<qid>")
-def get_questionnaire(qid: str):  # type: ignore[no-untyped-def]
+def get_questionnaire(qid: str) -> ResponseReturnValue:
     q = questionnaires().get(qid)
     if q is None:
         abort(404)
@@ -42,7 +43,7 @@ def get_questionnaire(qid: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/sites")
-def list_sites():  # type: ignore[no-untyped-def]
+def list_sites() -> ResponseReturnValue:
     session = get_session()
     sites = session.scalars(
         select(Site).where(Site.active.is_(True))
@@ -61,7 +62,7 @@ def list_sites():  # type: ignore[no-untyped-def]
 
 @bp.post("/responses")
 @limiter.limit("120 per minute")
-def submit_response():  # type: ignore[no-untyped-def]
+def submit_response() -> ResponseReturnValue:
     """Store one response. 201 new, 200 replay of the same body, 409 same ``client_uuid``
     with other content, 422 invalid (every bad field listed)."""
     body = request.get_json(silent=True)
@@ -84,7 +85,7 @@ def submit_response():  # type: ignore[no-untyped-def]
 
 
 @bp.errorhandler(OperationalError)
-def _database_unavailable(_exc: Exception):  # type: ignore[no-untyped-def]
+def _database_unavailable(_exc: Exception) -> ResponseReturnValue:
     return jsonify({"error": "database unavailable, nothing was stored; retry later"}), 503
 
 

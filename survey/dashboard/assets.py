@@ -7,6 +7,7 @@ version is a new URL and the long cache is safe.
 from __future__ import annotations
 
 from importlib.resources import files
+from importlib.resources.abc import Traversable
 
 import plotly
 from flask import Blueprint, Response, abort, send_file
@@ -17,7 +18,7 @@ PLOTLY_FILENAME = f"plotly-{plotly.__version__}.min.js"
 ONE_YEAR = 365 * 24 * 3600
 
 
-def plotly_js_path():  # type: ignore[no-untyped-def]
+def plotly_js_path() -> Traversable:
     return files("plotly") / "package_data" / "plotly.min.js"
 
 

@@ -23,6 +23,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
@@ -52,7 +53,7 @@ ALL_CITIES = "all-cities"
 
 
 @bp.errorhandler(BadFilter)
-def _bad_filter(exc: BadFilter):  # type: ignore[no-untyped-def]
+def _bad_filter(exc: BadFilter) -> ResponseReturnValue:
     return render_template("dashboard/bad_filter.html", exc=exc), 400
 
 
@@ -188,7 +189,7 @@ def kpi_dict(kpi: estimates.Kpi | None, previous: estimates.Kpi | None) -> dict[
 
 @bp.route("/")
 @login_required
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     require_role(Role.admin, Role.official)
     session = get_session()
     stmt = select(City).order_by(City.code)
@@ -208,7 +209,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.route("/<city>")
 @login_required
-def city_overview(city: str):  # type: ignore[no-untyped-def]
+def city_overview(city: str) -> ResponseReturnValue:
     """Every questionnaire of a city: index, satisfaction rate, n, effective n and the
     change since the previous wave, plus the index by questionnaire and over waves."""
     c = _city(city)
@@ -274,7 +275,7 @@ def _page_context() -> dict[str, Any]:
 
 @bp.route("/<city>/<questionnaire>")
 @login_required
-def questionnaire(city: str, questionnaire: str):  # type: ignore[no-untyped-def]
+def questionnaire(city: str, questionnaire: str) -> ResponseReturnValue:
     """One questionnaire in one city: KPIs against the previous wave and the all-city
     benchmark, trend with CI band, dimension scores, importance–performance, district and
     site league tables."""
@@ -410,7 +411,7 @@ def _ipa_chart(q: Any, session: Any, scope: estimates.Scope, filters: estimates.
 
 @bp.route(f"/{ALL_CITIES}")
 @login_required
-def all_cities():  # type: ignore[no-untyped-def]
+def all_cities() -> ResponseReturnValue:
     """Admins: every city side by side for one questionnaire and wave, against the
     all-city benchmark, with the red list (significantly best sites) and the black list
     (significantly worst sites)."""

@@ -325,14 +325,14 @@ def plan_k_anonymity(counts: Mapping[tuple[str, ...], int], qis: Sequence[QuasiI
     total = sum(counts.values())
     steps = ladder(names)
     fixed = [i for i, q in enumerate(qis) if q.fixed]
-    chosen, generalised = len(steps) - 1, {}
+    chosen = len(steps) - 1
     for s, step in enumerate(steps):
         apply = _generaliser(counts, qis, step)
-        classes = Counter()
+        step_classes: Counter[tuple[str, ...]] = Counter()
         for raw, n in counts.items():
-            classes[apply(raw)] += n
-        small = sum(n for n in classes.values() if n < k)
-        if small <= max_suppression * total:
+            step_classes[apply(raw)] += n
+        small_rows = sum(n for n in step_classes.values() if n < k)
+        if small_rows <= max_suppression * total:
             chosen = s
             break
     generalised = steps[chosen]

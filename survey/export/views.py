@@ -11,10 +11,12 @@ from __future__ import annotations
 import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -52,14 +54,14 @@ def _page(error: str | None = None, status: int = 200) -> Any:
 
 @bp.route("/", methods=["GET"])
 @login_required
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     require_role(Role.admin, Role.official, Role.researcher)
     return _page()
 
 
 @bp.route("/", methods=["POST"])
 @login_required
-def download():  # type: ignore[no-untyped-def]
+def download() -> ResponseReturnValue:
     require_role(Role.admin, Role.official, Role.researcher)
     form = request.form
     city_code = form.get("city") or None
@@ -95,7 +97,7 @@ def download():  # type: ignore[no-untyped-def]
         shutil.rmtree(workdir, ignore_errors=True)
         raise
 
-    def stream():  # type: ignore[no-untyped-def]
+    def stream() -> Iterator[bytes]:
         try:
             yield from iter_file(archive)
         finally:

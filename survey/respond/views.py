@@ -34,6 +34,7 @@ from flask import (
     session,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
@@ -89,7 +90,7 @@ version of the text gets a new key and the questionnaires' ``consent_version`` i
 
 
 @bp.route("/")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     qs = current_app.extensions["manyi.questionnaires"].values()
     return render_template("respond/index.html", questionnaires=qs)
 
@@ -104,7 +105,7 @@ def _questionnaires_at(site: Site) -> list[Questionnaire]:
 
 
 @bp.route("/sites/<code>")
-def site_landing(code: str):  # type: ignore[no-untyped-def]
+def site_landing(code: str) -> ResponseReturnValue:
     """Where a site's QR code leads when several questionnaires are asked there (a
     community centre serves both community services and elderly care)."""
     site = site_by_code(get_session(), code)
@@ -213,7 +214,7 @@ def _page_errors(q: Questionnaire, items: list[Item],
 
 @bp.route("/s/<qid>", methods=["GET", "POST"])
 @limiter.limit("30 per minute", methods=["POST"])
-def start(qid: str):  # type: ignore[no-untyped-def]
+def start(qid: str) -> ResponseReturnValue:
     """Intro and consent; "I agree" starts a draft and goes to page 1 (age)."""
     q = _questionnaire(qid)
     site = _site_for(q, request.args.get("site"))
@@ -250,7 +251,7 @@ def _resume_url(q: Questionnaire, draft: Draft) -> str:
 
 
 @bp.route("/s/<qid>/p/<int:n>", methods=["GET", "POST"])
-def page(qid: str, n: int):  # type: ignore[no-untyped-def]
+def page(qid: str, n: int) -> ResponseReturnValue:
     """Page ``n``: shows the stored answers (GET), saves and moves on (POST)."""
     q = _questionnaire(qid)
     all_pages = pages(q)
@@ -321,7 +322,7 @@ def _render_page(q: Questionnaire, this: Page, items: list[Item], form: Any,
 
 
 @bp.route("/s/<qid>/review")
-def review(qid: str):  # type: ignore[no-untyped-def]
+def review(qid: str) -> ResponseReturnValue:
     """Every answer by page, with links to change them, and the Submit button."""
     q = _questionnaire(qid)
     draft = _current_draft(q)
@@ -410,7 +411,7 @@ def _stored_response(q: Questionnaire, client_uuid: str) -> StoredResponse | Non
 
 
 @bp.route("/s/<qid>/done/<receipt>")
-def done(qid: str, receipt: str):  # type: ignore[no-untyped-def]
+def done(qid: str, receipt: str) -> ResponseReturnValue:
     """Thank you and the receipt code; nothing else (no answers, nothing personal)."""
     q = _questionnaire(qid)
     found = get_session().scalar(select(StoredResponse.id).where(
@@ -421,7 +422,7 @@ def done(qid: str, receipt: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/s/<qid>/stopped")
-def stopped(qid: str):  # type: ignore[no-untyped-def]
+def stopped(qid: str) -> ResponseReturnValue:
     """Respondents under 14 are thanked and stopped; nothing was stored."""
     q = _questionnaire(qid)
     return render_template("respond/stopped.html", q=q)

@@ -45,6 +45,7 @@ from survey.core.waves import wave_of
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 CLOCK_SKEW = timedelta(minutes=10)
+ALL_CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
 
 
 class SubmissionInvalid(ValueError):
@@ -137,7 +138,7 @@ def payload_hash(*, questionnaire: str, version: int, site: str, answers: Mappin
 
 def prepare(questionnaires: Mapping[str, Questionnaire], payload: Mapping[str, Any],
             sites: Mapping[str, SiteRef], *, now: datetime | None = None,
-            allowed_channels: Sequence[str] = tuple(c.value for c in Channel)) -> Prepared:
+            allowed_channels: Sequence[str] = ALL_CHANNELS) -> Prepared:
     """Validate and score one submission; raise :class:`SubmissionInvalid` listing every
     bad field.
 
