@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 from sqlalchemy import create_engine, text
@@ -71,3 +72,10 @@ def read_csv(response) -> list[list[str]]:  # type: ignore[no-untyped-def]
     assert response.headers["Content-Disposition"].startswith("attachment;")
     body = response.get_data(as_text=True).lstrip("\ufeff")
     return list(csv.reader(io.StringIO(body)))
+
+
+def just_now(minutes_taken: float = 4) -> tuple[str, str]:
+    """``(started_at, submitted_at)`` ISO timestamps of a response finished just now (the
+    public channel takes only the open wave)."""
+    end = datetime.now(UTC).replace(microsecond=0)
+    return (end - timedelta(minutes=minutes_taken)).isoformat(), end.isoformat()

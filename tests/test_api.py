@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from survey.core.db import get_session
 from survey.core.models import Response
+from tests.helpers import just_now
 from tests.test_respond import sites  # noqa: F401  (fixture)
 
 HOSPITAL_ANSWERS: dict[str, Any] = {
@@ -25,12 +26,14 @@ HOSPITAL_ANSWERS: dict[str, Any] = {
 }
 
 
+STARTED, SUBMITTED = just_now()
+
+
 def body(site: str, **changes: Any) -> dict[str, Any]:
     out = {"client_uuid": "3f2b1c9e-8d4a-4e0f-9a51-0c6f2d7e8b13", "questionnaire": "healthcare",
            "version": 1, "site": site, "answers": dict(HOSPITAL_ANSWERS),
-           "consent_version": "2026-01", "channel": "interview",
-           "started_at": "2026-11-20T10:00:00+08:00",
-           "submitted_at": "2026-11-20T10:04:00+08:00"}
+           "consent_version": "2026-01", "channel": "web",
+           "started_at": STARTED, "submitted_at": SUBMITTED}
     out.update(changes)
     return out
 
@@ -227,8 +230,7 @@ def test_a_client_builds_a_valid_submission_from_the_definition_alone(app, clien
                   "version": definition["version"], "site": site,
                   "answers": answers_from_definition(definition),
                   "consent_version": definition["consent_version"], "channel": "web",
-                  "started_at": "2026-11-20T10:00:00Z",
-                  "submitted_at": "2026-11-20T10:03:00Z"}
+                  "started_at": just_now()[0], "submitted_at": just_now()[1]}
     response = client.post("/api/v1/responses", json=submission)
     assert response.status_code == 201, response.get_json()
 

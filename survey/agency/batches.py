@@ -57,7 +57,14 @@ from survey.core.models import (
 )
 from survey.core.places import site_refs
 from survey.core.questionnaires import NA, Questionnaire
-from survey.core.responses.ingest import Prepared, SiteRef, SubmissionInvalid, bulk_store, prepare
+from survey.core.responses.ingest import (
+    AGENCY,
+    Prepared,
+    SiteRef,
+    SubmissionInvalid,
+    bulk_store,
+    prepare,
+)
 from survey.core.responses.scoring import OVERALL
 from survey.core.waves import CHINA_TZ, is_wave, wave_bounds
 
@@ -66,7 +73,6 @@ FIELDS = ("client_uuid", "questionnaire", "version", "site", "interviewer", "cha
           "started_at", "submitted_at")
 OPTIONAL_FIELDS = ("consent_version",)
 ITEM_PREFIX = "item:"
-AGENCY_CHANNELS = ("interview", "phone")
 MAX_ROW_ERRORS_SHOWN = 1000
 
 
@@ -273,7 +279,7 @@ def _parse_rows(session: Session, table: Table, cols: Columns,
         prepared = None
         try:
             prepared = prepare(questionnaires, payload, sites, now=now,
-                               allowed_channels=AGENCY_CHANNELS)
+                               intake=AGENCY)
         except SubmissionInvalid as exc:
             errors.extend((_column_of(k), v) for k, v in exc.errors.items())
         if prepared is not None and prepared.client_uuid in seen:

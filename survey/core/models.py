@@ -173,6 +173,8 @@ class Response(Base):
         Index("ix_response_dashboard", "city_id", "status", "questionnaire", "wave",
               "district_id", "site_id",
               postgresql_include=["final_weight", "overall_score", "satisfied"]),
+        Index("ix_response_site_time", "site_id", "submitted_at"),
+        Index("ix_response_survey_token", "survey_token", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -207,6 +209,10 @@ class Response(Base):
     # NULL for responses the migration could not encode (the export then reads ``answer``).
     item_codes: Mapped[str | None] = mapped_column(Text)
     dimension_scores: Mapped[str | None] = mapped_column(Text)
+    # Web responses: the id of the survey token a QR scan started (one response per token)
+    # and a salted, truncated hash of the client (per-client daily caps); no IP is stored.
+    survey_token: Mapped[str | None] = mapped_column(String(64))
+    client_hash: Mapped[str | None] = mapped_column(String(16))
 
     site: Mapped[Site] = relationship()
     answers: Mapped[list[Answer]] = relationship(back_populates="response")
@@ -262,6 +268,52 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     city: Mapped[City | None] = relationship()
+
+
+class UserSession(Base):
+    """A staff login, kept on the server so it can be ended: the browser's cookie holds only
+    the token, whose sha256 is stored here. Logout, a password change or an admin end it;
+    it also ends after 30 idle minutes or 12 hours (docs/decisions.md)."""
+
+    __tablename__ = "user_session"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    end_reason: Mapped[str | None] = mapped_column(String(32))
+
+
+class LoginFailure(Base):
+    """A failed login: the account tried and a salted, truncated hash of the client (no IP),
+    kept 30 days for throttling and investigation."""
+
+    __tablename__ = "login_failure"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    account: Mapped[str] = mapped_column(String(254), index=True)
+    client_hash: Mapped[str] = mapped_column(String(16))
+
+
+class AgencyToken(Base):
+    """An API token of a measurement agency (``Authorization: Bearer …``). The token is
+    shown once at creation; only its sha256 is stored. Revocable, optionally expiring."""
+
+    __tablename__ = "agency_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    agency_id: Mapped[int] = mapped_column(ForeignKey("agency.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_by: Mapped[str] = mapped_column(String(254), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class AuditLog(Base):

@@ -23,7 +23,7 @@ from survey.accounts.users import create_user, random_password
 from survey.core import audit
 from survey.core.models import Agency, City, District, Response, Site, SiteKind
 from survey.core.questionnaires import UNDER_14, Questionnaire
-from survey.core.responses.ingest import Prepared, SiteRef, bulk_store, prepare
+from survey.core.responses.ingest import DEMO, Prepared, SiteRef, bulk_store, prepare
 from survey.core.waves import recent_waves, wave_bounds, wave_of
 
 CITIES: Sequence[tuple[str, str, str, str, Sequence[tuple[str, str]]]] = (
@@ -160,9 +160,13 @@ def _plan(q: Questionnaire) -> list[_ItemPlan]:
     for item in q.items:
         if item.type in ("scale", "nps"):
             scale = q.scale_for(item)
+            # Impossible: questionnaires.checks gives every scale/nps item a known scale.
+            assert scale is not None
             plans.append(_ItemPlan(item.id, "scale", scale.min, scale.max, scale.na,
                                    item.reverse))
         elif item.type in ("single", "multi"):
+            # Impossible: questionnaires.checks gives every choice item two options or more.
+            assert item.options is not None
             values = tuple(o.value for o in item.options if o.value != UNDER_14)
             skew = -0.3 if item.id == "age_band" else 0.0
             cumulative = tuple(np.cumsum(_choice_probabilities(len(values), skew)).tolist())
@@ -251,7 +255,7 @@ def generate_responses(questionnaires: Mapping[str, Questionnaire], sites: Seque
                 "submitted_at": submitted.astimezone(UTC).isoformat(),
             }
             prepared.append(prepare(questionnaires, payload, site_map,
-                                    now=end + timedelta(days=1)))
+                                    now=end + timedelta(days=1), intake=DEMO))
     order = rng.permutation(len(prepared))
     return [prepared[i] for i in order]
 
@@ -304,6 +308,8 @@ def load_demo_agency(session: Session, questionnaires: Mapping[str, Questionnair
     from survey.core.models import Agency, AgencyCity
 
     city = session.scalar(select(City).order_by(City.id))
+    if city is None:
+        raise ValueError("the demo agency needs a city: create the demo places first")
     agency = Agency(code="demo-agency", name="示范调查评估有限公司 Demo Survey Co.",
                     accreditation_no="DEMO-0001", contact="qa@demo-agency.example")
     session.add(agency)
@@ -351,7 +357,8 @@ def create_demo_accounts(session: Session, credentials_path: Path) -> list[tuple
     """A demo admin, a researcher and one official per city, with random passwords
     written to ``credentials_path`` (mode 600). Commits."""
     rows: list[tuple[str, str, str]] = []
-    specs = [("admin@manyi.demo", "admin", None), ("researcher@manyi.demo", "researcher", None)]
+    specs: list[tuple[str, str, str | None]] = [
+        ("admin@manyi.demo", "admin", None), ("researcher@manyi.demo", "researcher", None)]
     specs += [(f"official.{c.code}@manyi.demo", "official", c.code)
               for c in session.scalars(select(City).order_by(City.id))]
     has_agency = session.scalar(select(Agency.id).where(Agency.code == "demo-agency"))

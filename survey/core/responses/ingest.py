@@ -41,11 +41,30 @@ from survey.core.responses.scoring import (
     score_response,
     validate_answers,
 )
-from survey.core.waves import wave_of
+from survey.core.waves import wave_bounds, wave_of
 
 RECEIPT_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-CLOCK_SKEW = timedelta(minutes=10)
+CLOCK_SKEW = timedelta(minutes=5)
+"""How far in the future a ``submitted_at`` may lie (clients' clocks drift)."""
 ALL_CHANNELS: tuple[str, ...] = tuple(c.value for c in Channel)
+
+
+@dataclass(frozen=True)
+class Intake:
+    """What a kind of submitter may send: its channels, and whether ``submitted_at`` must
+    fall in the wave that is open now (closed waves take no anonymous data)."""
+
+    channels: tuple[str, ...]
+    current_wave_only: bool
+
+
+PUBLIC = Intake((Channel.web.value,), current_wave_only=True)
+"""Anonymous clients (the JSON API, the web form): web only, the current wave only."""
+AGENCY = Intake((Channel.interview.value, Channel.phone.value), current_wave_only=False)
+"""Authenticated measurement agencies: interviews of any wave, stored ``pending`` until
+采信 (an admin's audited decision)."""
+DEMO = Intake(ALL_CHANNELS, current_wave_only=False)
+"""The demo generator (``manyi demo``), which writes past waves."""
 
 
 class SubmissionInvalid(ValueError):
@@ -108,7 +127,9 @@ def parse_timestamp(value: object, name: str, errors: dict[str, str]) -> datetim
     else:
         try:
             moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
+            if moment.tzinfo is not None:
+                moment.astimezone(UTC)  # 0001-01-01T00:00+06:00 has no UTC time
+        except (ValueError, OverflowError):
             errors[name] = f"not an ISO 8601 timestamp: {str(value)[:40]!r}"
             return None
     if moment.tzinfo is None:
@@ -138,13 +159,14 @@ def payload_hash(*, questionnaire: str, version: int, site: str, answers: Mappin
 
 def prepare(questionnaires: Mapping[str, Questionnaire], payload: Mapping[str, Any],
             sites: Mapping[str, SiteRef], *, now: datetime | None = None,
-            allowed_channels: Sequence[str] = ALL_CHANNELS) -> Prepared:
+            intake: Intake = PUBLIC) -> Prepared:
     """Validate and score one submission; raise :class:`SubmissionInvalid` listing every
     bad field.
 
     ``payload`` has the keys of the JSON API: ``client_uuid, questionnaire, version, site,
     answers, consent_version, channel, started_at, submitted_at``. ``submitted_at`` may be
-    missing (web form): then it is ``now``.
+    missing (web form): then it is ``now``. ``intake`` says which channels and waves the
+    submitter may use (default :data:`PUBLIC`: ``web`` in the current wave).
     """
     now = now or datetime.now(UTC)
     errors: dict[str, str] = {}
@@ -184,15 +206,25 @@ def prepare(questionnaires: Mapping[str, Questionnaire], payload: Mapping[str, A
                           f"{q.id} is asked at {', '.join(q.site_kinds)}")
 
     channel = payload.get("channel") or Channel.web.value
-    if channel not in allowed_channels:
-        errors["channel"] = f"must be one of {', '.join(allowed_channels)}"
+    if channel not in intake.channels:
+        errors["channel"] = (f"must be {' or '.join(intake.channels)}"
+                             + ("; interview and phone data come through an agency batch"
+                                if intake is PUBLIC else ""))
 
     started_at = parse_timestamp(payload.get("started_at"), "started_at", errors)
     submitted_at = parse_timestamp(payload.get("submitted_at"), "submitted_at", errors)
     if submitted_at is None and "submitted_at" not in errors:
         submitted_at = now
     if submitted_at is not None and submitted_at > now + CLOCK_SKEW:
-        errors["submitted_at"] = "is in the future"
+        errors["submitted_at"] = (f"is in the future (more than {CLOCK_SKEW.seconds // 60} "
+                                  "minutes ahead of the server clock)")
+    elif (submitted_at is not None and intake.current_wave_only
+          and wave_of(submitted_at) != wave_of(now)):
+        start, end = wave_bounds(wave_of(now))
+        errors["submitted_at"] = (
+            f"must fall in the open wave {wave_of(now)} ({start.date()} to "
+            f"{(end - timedelta(days=1)).date()}, China time); closed waves take no new "
+            "responses")
     if started_at and submitted_at and started_at > submitted_at:
         errors["started_at"] = "is after submitted_at"
 
