@@ -6,9 +6,12 @@ scipy.stats style: a ``ValueError`` whose message names the offending argument.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+_Label = TypeVar("_Label", bound=np.generic)
 
 
 def as_float_vector(
@@ -77,16 +80,17 @@ def check_confidence_level(confidence_level: float) -> float:
     return level
 
 
-def factorize(labels: NDArray[np.generic]) -> tuple[NDArray[np.generic], NDArray[np.intp]]:
+def factorize(labels: NDArray[_Label]) -> tuple[NDArray[_Label], NDArray[np.intp]]:
     """Return (sorted unique labels, integer code per element)."""
     if labels.dtype.kind in "iub" and labels.size:
         low, high = int(labels.min()), int(labels.max())
         if high - low < 4 * labels.size + 1024:
+            offset = np.subtract(labels, low)  # integer or bool labels (dtype kind checked)
             present = np.zeros(high - low + 1, dtype=bool)
-            present[labels - low] = True
-            uniques = np.flatnonzero(present) + low
+            present[offset] = True
+            present_values = np.flatnonzero(present) + low
             lookup = np.cumsum(present) - 1
-            return uniques.astype(labels.dtype), lookup[labels - low].astype(np.intp)
+            return present_values.astype(labels.dtype), lookup[offset].astype(np.intp)
     uniques, codes = np.unique(labels, return_inverse=True)
     return uniques, codes.reshape(-1).astype(np.intp)
 

@@ -330,7 +330,10 @@ def psu_totals(
     length = n_psu * n_domains
 
     def total(values: NDArray[np.float64] | None) -> NDArray[np.float64]:
-        return np.bincount(cell, weights=values, minlength=length).reshape(n_psu, n_domains)
+        # float64 already when weighted; the count (values=None) becomes float64 as
+        # PsuTotals stores it anyway.
+        counts = np.bincount(cell, weights=values, minlength=length)
+        return counts.astype(np.float64, copy=False).reshape(n_psu, n_domains)
 
     wy = w * y_array
     denominator = w if xk is None else w * xk

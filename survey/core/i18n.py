@@ -52,6 +52,8 @@ def compile_catalogues(directory: Path = TRANSLATIONS_DIR) -> None:
             for message in catalog:
                 if message.id and message.id not in merged:
                     merged[message.id] = message
+        # Impossible: ``sources`` is not empty (checked above), so the loop set ``merged``.
+        assert merged is not None
         tmp = mo_path.with_suffix(f".mo.{os.getpid()}.tmp")
         with tmp.open("wb") as fh:
             write_mo(fh, merged)
@@ -161,5 +163,7 @@ def lang_url(lang: str) -> str:
     args = request.args.to_dict()
     args[LANG_PARAM] = lang
     if request.endpoint is None:
-        return url_for("respond.index", **{LANG_PARAM: lang})
+        # dict[str, Any]: url_for's keyword options (_external...) are not str.
+        only_lang: dict[str, Any] = {LANG_PARAM: lang}
+        return url_for("respond.index", **only_lang)
     return url_for(request.endpoint, **{**(request.view_args or {}), **args})

@@ -26,11 +26,21 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import ColumnElement, and_, case, func, literal, select, true
+from sqlalchemy import (
+    ColumnElement,
+    SQLColumnExpression,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 import analysis
 from analysis import Difference, Estimate, PsuTotals
+from analysis.design import SinglePsu
 from survey.core.models import Answer, Response, ResponseStatus, Score, Site
 from survey.core.responses.scoring import OVERALL
 
@@ -115,13 +125,13 @@ class Design:
 # --------------------------------------------------------------------------- core helper
 
 def aggregate(session: Session, *, where: ColumnElement[bool],
-              measures: Mapping[str, ColumnElement[Any]],
+              measures: Mapping[str, SQLColumnExpression[Any]],
               subpop: ColumnElement[bool] | None = None,
-              split: Sequence[ColumnElement[Any]] = (),
-              by: Sequence[ColumnElement[Any]] = (),
+              split: Sequence[SQLColumnExpression[Any]] = (),
+              by: Sequence[SQLColumnExpression[Any]] = (),
               join: tuple[Any, ColumnElement[bool]] | None = None,
-              stratum: ColumnElement[Any] = Response.district_id,
-              psu: ColumnElement[Any] = Response.site_id) -> dict[tuple, Design]:
+              stratum: SQLColumnExpression[Any] = Response.district_id,
+              psu: SQLColumnExpression[Any] = Response.site_id) -> dict[tuple, Design]:
     """Run the per-PSU SUM query and pivot it into ``{split key: Design}``.
 
     ``measures`` maps a name to its value expression ``y``; a row counts for a measure in a
@@ -174,7 +184,8 @@ def pivot(rows: Sequence[Sequence[Any]], names: list[str], n_split: int,
     values = table[:, offset:].astype(np.float64).reshape(len(table), len(names), 4)
     split_keys, split_code = _factorize(table[:, 2:2 + n_split])
     by_cols = table[:, 2 + n_split:offset]
-    has_domain = ~np.equal(by_cols, None).any(axis=1)
+    # None as a 0-d object array: numpy's stubs accept no bare None operand in a ufunc.
+    has_domain = ~np.equal(by_cols, np.array(None, dtype=object)).any(axis=1)
     out: dict[tuple, Design] = {}
     for s, key in enumerate(split_keys):
         mine = split_code == s
@@ -193,7 +204,7 @@ def pivot(rows: Sequence[Sequence[Any]], names: list[str], n_split: int,
     return out
 
 
-def estimate_cells(totals: PsuTotals, *, single_psu: str, min_cell: int,
+def estimate_cells(totals: PsuTotals, *, single_psu: SinglePsu, min_cell: int,
                    proportion: bool = False) -> dict[Any, Cell]:
     """``{domain: Cell}`` from ``totals`` via :func:`analysis.mean_from_psu_totals`.
 
@@ -213,15 +224,18 @@ def estimate_cells(totals: PsuTotals, *, single_psu: str, min_cell: int,
                          domains=tuple(domains[j] for j in keep))
         estimator = (analysis.proportion_from_psu_totals if proportion
                      else analysis.mean_from_psu_totals)
-        result = estimator(kept, single_psu=single_psu)  # type: ignore[arg-type]
+        result = estimator(kept, single_psu=single_psu)
         assert isinstance(result, dict)
         for d, e in result.items():
             cells[_unwrap(d)] = Cell(e.n, e, min_cell)
     return cells
 
 
-def _unwrap(domain: tuple) -> Any:
-    return domain[0] if len(domain) == 1 else domain  # () = the whole sample
+def _unwrap(domain: object) -> Any:
+    """A domain key of :func:`pivot` (a tuple) → its only value, or the tuple itself."""
+    if isinstance(domain, tuple) and len(domain) == 1:
+        return domain[0]
+    return domain  # () = the whole sample
 
 
 def significant(d: Difference | None) -> bool:
@@ -255,11 +269,11 @@ def versus(cell: Cell, benchmark: float | None) -> str | None:
 
 @dataclass(frozen=True)
 class Settings:
-    single_psu: str
+    single_psu: SinglePsu
     min_cell: int
 
 
-def _measures() -> dict[str, ColumnElement[Any]]:
+def _measures() -> dict[str, SQLColumnExpression[Any]]:
     return {OVERALL: Response.overall_score, SATISFIED: Response.satisfied}
 
 
@@ -283,7 +297,7 @@ class Kpi:
 
 
 def kpis_by_split(session: Session, settings: Settings, scope: Scope, filters: Filters,
-                  split: Sequence[ColumnElement[Any]]) -> dict[tuple, Kpi]:
+                  split: Sequence[SQLColumnExpression[Any]]) -> dict[tuple, Kpi]:
     """Overall index and satisfaction rate for every split key (e.g. questionnaire × wave)."""
     designs = aggregate(session, where=scope.condition(), measures=_measures(),
                         subpop=filters.condition(), split=split)
@@ -295,7 +309,7 @@ def kpis_by_split(session: Session, settings: Settings, scope: Scope, filters: F
 
 
 def by_unit(session: Session, settings: Settings, scope: Scope, filters: Filters,
-            unit: ColumnElement[Any], measure: str = OVERALL) -> dict[Any, Cell]:
+            unit: SQLColumnExpression[Any], measure: str = OVERALL) -> dict[Any, Cell]:
     """One estimate per unit (district_id, site_id, city_id…) as domains of one design.
 
     ``scope`` must be one sample (one questionnaire and wave)."""

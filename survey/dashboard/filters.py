@@ -56,17 +56,19 @@ def _option_labels(questionnaires: Iterable[Any], item_id: str) -> dict[str, str
 
 
 def site_kind_label(kind: str) -> str:
-    return {
+    labels: dict[str, str] = {
         SiteKind.hospital: _("Hospital"), SiteKind.clinic: _("Clinic"),
         SiteKind.elder_care: _("Elderly care centre"),
         SiteKind.community_centre: _("Community service centre"),
         SiteKind.scenic_spot: _("Scenic spot"), SiteKind.dealer: _("Car service centre"),
-    }.get(kind, kind)
+    }
+    return labels.get(kind, kind)
 
 
 def channel_label(channel: str) -> str:
-    return {Channel.web: _("Web"), Channel.interview: _("Interview"),
-            Channel.phone: _("Phone")}.get(channel, channel)
+    labels: dict[str, str] = {Channel.web: _("Web"), Channel.interview: _("Interview"),
+                              Channel.phone: _("Phone")}
+    return labels.get(channel, channel)
 
 
 def filter_choices(questionnaires: Sequence[Any], waves: list[str],

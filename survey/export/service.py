@@ -37,6 +37,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from typing import cast as cast_type
 
 from sqlalchemy import (
     Connection,
@@ -77,6 +78,12 @@ __all__ = ["FORMATS", "ExportError", "ExportRequest", "ExportResult", "export_fi
 
 CHUNK = 5000
 
+# A row of the streaming query (:func:`_driver`) as text: id, wave, site id, age, gender,
+# visit, weight, overall, satisfied, version (NOT NULL or coalesced to ""), item_codes and
+# dimension_scores (None when not stored), then one coalesced cell per free-text item.
+_DriverRow = tuple[str, str, str, str, str, str, str, str, str, str, str | None, str | None,
+                   *tuple[str, ...]]
+
 
 class ExportError(ValueError):
     """The export cannot be made as asked; the message says what and where."""
@@ -108,6 +115,14 @@ def _scope(q: Questionnaire, city_id: int | None, wave: str | None) -> Any:
     return and_(*parts)
 
 
+def _dbapi_connection(conn: Connection) -> Any:
+    """The driver's own connection under ``conn`` (sqlite3 or psycopg)."""
+    raw = conn.connection.driver_connection
+    if raw is None:  # only once the connection was invalidated (lost) mid-export
+        raise ExportError("the database connection was lost during the export")
+    return raw
+
+
 def _shuffle_key(conn: Connection, salt: str) -> Any:
     """A per-export keyed pseudo-random order (see the module docstring)."""
     if conn.dialect.name == "postgresql":
@@ -118,8 +133,7 @@ def _shuffle_key(conn: Connection, salt: str) -> Any:
     def shuffle(value: int) -> bytes:
         return hmac.new(key, str(value).encode(), hashlib.blake2b).digest()[:16]
 
-    conn.connection.driver_connection.create_function(  # type: ignore[union-attr]
-        "manyi_shuffle", 1, shuffle, deterministic=True)
+    _dbapi_connection(conn).create_function("manyi_shuffle", 1, shuffle, deterministic=True)
     return func.manyi_shuffle(Response.id)
 
 
@@ -135,8 +149,7 @@ def _field(conn: Connection, column: Any, n: int) -> Any:
         parts = value.split(",")
         return parts[index - 1] if index <= len(parts) else ""
 
-    conn.connection.driver_connection.create_function(  # type: ignore[union-attr]
-        "manyi_field", 2, field, deterministic=True)
+    _dbapi_connection(conn).create_function("manyi_field", 2, field, deterministic=True)
     return func.manyi_field(column, n)
 
 
@@ -417,8 +430,10 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
         csv.writer(fh).writerow([v.name for v in cols])
         if source is None:
             source = _cursor_chunks(conn, driver)
-        for part in source:
-            slow = [int(r[0]) for r in part  # type: ignore[arg-type]
+        for chunk in source:
+            # The shape of _driver's rows (one cast per chunk, not per row).
+            part = cast_type("Sequence[_DriverRow]", chunk)
+            slow = [int(r[0]) for r in part
                     if r[10] is None or r[11] is None or r[9] != version]
             fallback: dict[str, tuple[str, str]] = {}
             if slow:
@@ -429,18 +444,18 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
             for i, (rid_db, wave, site, age, gender, visit_value, weight, overall,
                     satisfied, ver, codes, dims, *texts) in enumerate(part):
                 if codes is None or dims is None or ver != version:
-                    codes, dims = fallback[rid_db]  # type: ignore[index]
+                    codes, dims = fallback[rid_db]
                 if n_extras:
-                    extras = codes.split(",", n_extras)  # type: ignore[union-attr]
+                    extras = codes.split(",", n_extras)
                     codes = extras.pop() if has_items else ""
                     key = (wave, site, age, gender, visit_value, *extras)
                 else:
                     key = (wave, site, age, gender, visit_value)
-                seen[key] += 1  # type: ignore[index]
-                qi = fragment[key] if key in fragment else resolve(key)  # type: ignore[arg-type]
+                seen[key] += 1
+                qi = fragment[key] if key in fragment else resolve(key)
                 if qi is None:
                     continue
-                cells = [rids[16 * i:16 * i + 16], design[site], weight, qi]  # type: ignore[index]
+                cells = [rids[16 * i:16 * i + 16], design[site], weight, qi]
                 if has_items:
                     cells.append(codes)
                 if has_dims:
@@ -450,7 +465,7 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
                 for value in texts:
                     cells.append(csv_cell(escape_formula(scrub_text(value, scrub)))
                                  if value else "")
-                lines.append(",".join(cells))  # type: ignore[arg-type]
+                lines.append(",".join(cells))
             if lines:
                 fh.write("\r\n".join(lines))
                 fh.write("\r\n")
@@ -492,7 +507,7 @@ def _start_copy(stack: ExitStack, engine: Engine, conn: Connection,
     other.execute(text(f"SET TRANSACTION SNAPSHOT '{snapshot}'"))
     _tune(other)
     sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    raw = other.connection.driver_connection
+    raw = _dbapi_connection(other)
     cur = stack.enter_context(raw.cursor())
     copy = stack.enter_context(cur.copy(f"COPY ({sql}) TO STDOUT"))
     return _copy_chunks(copy, len(stmt.selected_columns))
@@ -546,9 +561,10 @@ def copy_lines(data: bytes, width: int) -> tuple[bytes, list[tuple[str | None, .
     if cut < 0:
         return data, []
     text = data[:cut].decode("utf-8")
-    fields = text.replace("\n", "\t").split("\t")
+    raw_fields = text.replace("\n", "\t").split("\t")
+    fields: Sequence[str | None] = raw_fields
     if "\\" in text:  # rare: NULLs and escaped characters in free text
-        fields = [_copy_field(f) if "\\" in f else f for f in fields]
+        fields = [_copy_field(f) if "\\" in f else f for f in raw_fields]
     if len(fields) % width:
         raise ExportError(f"COPY returned rows of an unexpected width (expected {width})")
     return data[cut + 1:], list(zip(*[iter(fields)] * width, strict=True))
@@ -558,11 +574,11 @@ def _encode_from_answers(conn: Connection, q: Questionnaire, ids: list[int],
                          all_text: list[str], unknown: Counter[str]) -> dict[int, tuple[str, str]]:
     """``(item_codes, dimension_scores)`` of responses without stored codes, from their
     ``answer`` and ``score`` rows (one aggregate query each)."""
-    answers = dict(conn.execute(
+    answers: dict[int, str] = dict(conn.execute(
         select(Answer.response_id, _pairs(conn, Answer.item, _code_expr()))
         .where(_in_ids(conn, Answer.response_id, ids), Answer.item.not_in(all_text))
         .group_by(Answer.response_id)).all())
-    scores = dict(conn.execute(
+    scores: dict[int, str] = dict(conn.execute(
         select(Score.response_id, _pairs(conn, Score.dimension, _score_value(conn)))
         .where(_in_ids(conn, Score.response_id, ids)).group_by(Score.response_id)).all())
     return {i: (encode_items(q, _unpack(answers.get(i)), unknown),

@@ -81,7 +81,7 @@ def read_margins(path: Path, session: Session, city: City) -> list[Margin]:
             missing = [code for code, population in rows if not population]
             if missing:
                 raise WeightingError(f"{where}: no population stored for {', '.join(missing)}")
-            spec = {code: float(population) for code, population in rows}
+            spec = {code: float(population) for code, population in rows if population}
         if not isinstance(spec, Mapping) or not spec:
             raise WeightingError(f"{where}: expected {{level: count or share}}")
         totals: dict[str, float] = {}
@@ -130,7 +130,8 @@ def rake_city(session: Session, *, city: City, questionnaire: str, wave: str,
     grand = next((sum(m.totals.values()) for m in margins if m.variable == "district"),
                  float(design.sum()))
     categories: dict[str, np.ndarray] = {}
-    targets: dict[str, dict[str, float]] = {}
+    # analysis.rake takes any hashable level labels (Mapping is invariant in its key).
+    targets: dict[str, Mapping[object, float]] = {}
     for m in margins:
         level_of = [m.codes.get(v) if v is not None else None for v in values[m.variable]]
         unknown = sorted({str(v) for v, lev in zip(values[m.variable], level_of, strict=True)
