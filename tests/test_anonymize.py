@@ -6,7 +6,7 @@ import random
 from collections import Counter
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from survey.core.spreadsheet import escape_formula
@@ -24,6 +24,30 @@ W = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 def with_check(first17: str) -> str:
     return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, W, strict=True)) % 11]
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn check, written out: double every second digit from the right."""
+    total = 0
+    for i, c in enumerate(reversed(digits)):
+        d = int(c)
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def luhn_complete(prefix: str) -> str:
+    """``prefix`` + the one check digit that makes it Luhn-valid."""
+    (number,) = [prefix + str(d) for d in range(10) if luhn_ok(prefix + str(d))]
+    return number
+
+
+CARD_19 = "6222021234567890128"   # Luhn-valid, 19 digits
+CARD_16 = luhn_complete("622202123456789")
+CARD_BAD = CARD_16[:-1] + str((int(CARD_16[-1]) + 1) % 10)
 
 
 PII = [
@@ -52,6 +76,33 @@ PII = [
     ("我是李明的家属", "李明", "[name]"),
     ("My name is John Smith, thanks", "John Smith", "[name]"),
     ("银行卡 6222021234567890123", "6222021234567890123", "[number]"),
+    # the examples of the issue
+    ("家住文三路123号5幢2单元301室，离医院很近", "123号5幢2单元301室", "[address]"),
+    ("医生李建国很耐心", "李建国", "[name]"),
+    ("工号A12345的护士态度不好", "A12345", "[staff_id]"),
+    ("退款请打到 6222 0212 3456 7890 128 谢谢", "6222 0212 3456 7890 128", "[bank_card]"),
+    # more addresses
+    ("西湖区文一西路969号3号楼1单元502", "969号3号楼1单元502", "[address]"),
+    ("xx小区12栋3单元1102室", "12栋3单元1102室", "[address]"),
+    ("幸福里88弄6号201室", "88弄6号201室", "[address]"),
+    ("人民大道200号B座1806", "200号B座1806", "[address]"),
+    ("全角 文三路１２３号５幢２单元３０１室", "１２３号５幢２单元３０１室", "[address]"),
+    ("文三路123号5-2-301，很吵", "123号5-2-301", "[address]"),
+    ("我家住在文三路123号", "123号", "[address]"),
+    # more names after titles
+    ("护士王芳给我打针", "王芳", "[name]"),
+    ("导游：欧阳娜娜讲得好", "欧阳娜娜", "[name]"),
+    ("服务员小张态度差", "小张", "[name]"),
+    ("老师傅李建国手艺好", "李建国", "[name]"),
+    # more staff numbers
+    ("工号：12345", "12345", "[staff_id]"),
+    ("工号 8866 的师傅", "8866", "[staff_id]"),
+    ("警号是010203", "010203", "[staff_id]"),
+    ("员工号NO.5566", "5566", "[staff_id]"),
+    # more bank cards
+    (f"卡号{CARD_19}", CARD_19, "[bank_card]"),
+    (f"卡号 {CARD_16[:4]}-{CARD_16[4:8]}-{CARD_16[8:12]}-{CARD_16[12:]}", CARD_16[12:],
+     "[bank_card]"),
     ("身份证 110105199003078679 (wrong check digit)", "110105199003078679", "[number]"),
 ]
 
@@ -67,9 +118,57 @@ def test_planted_personal_data_is_replaced_by_its_tag(text: str, secret: str, ta
     "我是一名退休教师，服务很好。", "我是第一次来，指示牌太少。", "门票价格偏高，380元。",
     "2026年3月来过两次，等了45分钟。", "本人对服务很满意", "微信支付很方便",
     "The doctor listened carefully. Waiting area is crowded.",
+    # numbers in prose are not addresses, titles before ordinary words are not names
+    "门票380元", "等了2小时", "3号窗口排队", "第5天", "10号线地铁", "去3号楼拍片",
+    "门诊3号楼2层缴费", "住院部5楼", "通道3号窗口", "美食街5号店2楼", "中山路100号有药店",
+    "2026-03-12来过", "评分 5 5 4 3 5 4 5 5 4 3 5 4 5",
+    "医生很好", "护士态度", "医生周末不上班", "司机马上就到", "经理周到", "医生谢谢你",
+    "医生和护士都很好", "服务顾问很专业", "导游讲解很精彩", "老师傅很专业", "司机师傅很好",
+    "护士长很好", "主任医师看的", "工作人员态度很好", "保安全程陪同", "客服电话打不通",
+    "工号没看清", "张医生很好",
 ])
 def test_ordinary_text_is_left_alone(text: str):
     assert scrub_text(text) == text
+
+
+def test_the_issue_examples_are_replaced_exactly():
+    assert scrub_text("文三路123号5幢2单元301室") == "文三路[address]"
+    assert scrub_text("医生李建国") == "医生[name]"
+    assert scrub_text("工号A12345") == "工号[staff_id]"
+    assert scrub_text("6222 0212 3456 7890 128") == "[bank_card]"
+    assert scrub_text("医生李明很好，工号：12345") == "医生[name]很好，工号：[staff_id]"
+
+
+def test_luhn_invalid_card_numbers_are_numbers_not_bank_cards():
+    assert luhn_ok(CARD_16) and not luhn_ok(CARD_BAD)
+    grouped = f"{CARD_BAD[:4]} {CARD_BAD[4:8]} {CARD_BAD[8:12]} {CARD_BAD[12:]}"
+    # one run: the long-digit rule; in groups: the card-shaped-number rule
+    assert scrub_text(f"卡号{CARD_BAD}") == "卡号[number]"
+    assert scrub_text(f"卡号 {grouped}，") == "卡号 [number]，"
+    assert scrub_text("卡号 6222021234567890123") == "卡号 [number]"
+    # groups of digits that are not card-shaped (too long) are left alone, as before
+    assert scrub_text("1234 5678 9012 3456 7890 1234") == "1234 5678 9012 3456 7890 1234"
+
+
+def test_a_luhn_valid_resident_id_stays_an_id_and_phones_stay_phones():
+    rid = "110105199003071108"
+    assert resident_id_valid(rid) and luhn_ok(rid)
+    assert scrub_text(f"身份证{rid}") == "身份证[id]"
+    # 0086 + mobile in groups is 15 digits, card-shaped; it is a phone
+    assert scrub_text("电话 0086 138 1234 5678") == "电话 [phone]"
+    assert scrub_text("电话 13812345678 卡 " + CARD_19) == "电话 [phone] 卡 [bank_card]"
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=st.text(alphabet="0123456789", min_size=11, max_size=17),
+       sep=st.sampled_from(["", " ", "-"]),
+       before=st.text(alphabet="满意服务很好，。卡号", max_size=6),
+       after=st.text(alphabet="满意服务很好，。", max_size=6))
+def test_generated_luhn_valid_cards_are_always_scrubbed(body, sep, before, after):
+    number = luhn_complete("6" + body)
+    grouped = sep.join(number[i:i + 4] for i in range(0, len(number), 4))
+    out = scrub_text(f"{before}{grouped}{after}")
+    assert out == f"{before}[{'id' if resident_id_valid(number) else 'bank_card'}]{after}"
 
 
 def test_the_demo_comments_without_personal_data_are_unchanged():
@@ -90,9 +189,20 @@ def test_counts_are_reported_by_kind():
     counts = ScrubCounts()
     scrub_text("我叫李明，电话13812345678，邮箱 a@b.cn", counts)
     scrub_text("很好", counts)
+    scrub_text("医生李建国，工号A12345，住文三路123号5幢2单元301室，卡6222 0212 3456 7890 128",
+               counts)
     got = counts.as_dict()
     assert (got["texts"], got["texts_changed"], got["name"], got["phone"], got["email"],
-            got["id"]) == (2, 1, 1, 1, 1, 0)
+            got["id"], got["address"], got["staff_id"], got["bank_card"],
+            got["number"]) == (3, 2, 2, 1, 1, 0, 1, 1, 1, 0)
+
+
+def test_every_tag_is_described_for_the_codebook():
+    from survey.export.anonymize import TAG_KINDS, TAGS
+
+    assert {"address", "staff_id", "bank_card", "name"} <= set(TAGS)
+    assert set(TAG_KINDS) == set(TAGS)
+    assert all(k["zh-Hans"] and k["en"] for k in TAG_KINDS.values())
 
 
 @settings(max_examples=300, deadline=None)
@@ -172,11 +282,17 @@ def test_too_few_suppressed_rows_take_the_next_smallest_class_with_them():
 
 _PIECES = st.sampled_from(["我叫", "我是", "本人", "姓名", "微信", "wx", "qq", "QQ", "@", "wxid_",
                            "浙", "京", "A", "b", "Z", "x", "1", "38", "0571", "-", " ", "，",
-                           "的", "王", "李", "明", "my name is ", "Li", ".", "com", "１２"])
+                           "的", "王", "李", "明", "my name is ", "Li", ".", "com", "１２",
+                           "号", "幢", "栋", "单元", "室", "楼", "座", "弄", "路", "住在", "医生",
+                           "老师", "傅", "小", "欧阳", "很", ":", "工号", "警号", "NO.", "6222",
+                           "0212 3456", "7890"])
 
 
 @settings(max_examples=400, deadline=None)
 @given(st.lists(_PIECES, max_size=12).map("".join))
+@example("住在A座")  # a letter-only address part needs a digit somewhere
+@example("A座B单元")
+@example("老师傅李建国")
 def test_text_without_a_trigger_matches_no_pattern(text: str):
     """The fast path of scrub_text (no trigger → unchanged) never skips a real match."""
     from survey.export.anonymize import FULLWIDTH_TO_ASCII, PATTERNS, TRIGGER

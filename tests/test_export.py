@@ -26,10 +26,13 @@ PLANTED = {
     "id15": "110105900307867", "landline": "0571-87654321", "plate": "浙A12345",
     "plate_ev": "粤BD12345", "email": "li.ming@example.com", "qq": "QQ 123456789",
     "wechat": "wxid_abcdef123", "name": "我叫李明",
+    "address": "家住文三路123号5幢2单元301室", "address_lane": "幸福里88弄6号201室",
+    "title_name": "医生李建国", "staff_id": "工号B67890", "bank_card": "6222 0212 3456 7890 128",
 }
 SECRETS = ["13812345678", "139 8765 4321", "110105199003078676", "44030419851201123",
            "110105900307867", "87654321", "浙A12345", "BD12345", "li.ming@example.com",
-           "123456789", "wxid_abcdef123", "李明"]
+           "123456789", "wxid_abcdef123", "李明", "123号", "5幢2单元301室", "88弄", "6号201室",
+           "李建国", "B67890", "6222 0212 3456 7890 128"]
 FORMULA = "=HYPERLINK(\"http://evil\")"
 
 
@@ -74,10 +77,37 @@ def test_planted_personal_data_never_survives(app, demo, tmp_path):
     for secret in SECRETS:
         assert secret not in body, secret
     comments = [r["comment"] for r in read(result.csv_path) if r["comment"]]
-    for tag in ("[phone]", "[id]", "[plate]", "[email]", "[qq]", "[wechat]", "[name]"):
+    for tag in ("[phone]", "[id]", "[plate]", "[email]", "[qq]", "[wechat]", "[name]",
+                "[address]", "[staff_id]", "[bank_card]"):
         assert any(tag in c for c in comments), tag
+    for kept in ("投诉：家住文三路[address]，请处理", "投诉：幸福里[address]，请处理",
+                 "投诉：医生[name]，请处理", "投诉：工号[staff_id]，请处理",
+                 "投诉：[bank_card]，请处理"):
+        assert kept in comments, kept
     assert "'" + FORMULA in comments and "'＋1 很好" in comments
-    assert result.codebook["anonymization"]["free_text_replacements"]["phone"] >= 3
+    replaced = result.codebook["anonymization"]["free_text_replacements"]
+    assert replaced["phone"] >= 3
+    assert replaced["address"] >= 2 and replaced["staff_id"] >= 1 and replaced["bank_card"] >= 1
+
+
+def test_the_codebook_says_free_text_is_scrubbed_not_anonymised(app, demo, tmp_path):
+    from survey.export.anonymize import TAGS
+
+    plant(app)
+    result = run_export(app, tmp_path)
+    book = json.loads(result.codebook_json.read_text(encoding="utf-8"))
+    method = book["anonymization"]["free_text_scrubbing"]
+    assert "scrubbed, not anonymised" in method["en"] and "can be missed" in method["en"]
+    assert "并未匿名化" in method["zh-Hans"] and "漏检" in method["zh-Hans"]
+    assert [k["tag"] for k in method["kinds"]] == [f"[{t}]" for t in TAGS]
+    assert {"[address]", "[staff_id]", "[bank_card]", "[name]"} <= {k["tag"] for k in
+                                                                     method["kinds"]}
+    assert set(book["anonymization"]["free_text_replacements"]) == {"texts", "texts_changed",
+                                                                    *TAGS}
+    md = result.codebook_md.read_text(encoding="utf-8")
+    assert method["en"] in md and method["zh-Hans"] in md
+    for kind in method["kinds"]:
+        assert f"`{kind['tag']}`: {kind['zh-Hans']} / {kind['en']}" in md
 
 
 def test_no_direct_identifiers_or_timestamps_are_exported(app, demo, tmp_path):
@@ -99,6 +129,8 @@ def test_free_text_can_be_left_out(app, demo, tmp_path):
     header = next(csv.reader(result.csv_path.open(encoding="utf-8")))
     assert "comment" not in header
     assert result.codebook["free_text"] == "omitted"
+    assert "free_text_scrubbing" not in result.codebook["anonymization"]
+    assert "- Free text: omitted." in result.codebook_md.read_text(encoding="utf-8")
 
 
 def test_k_anonymity_holds_by_pycanon(app, demo, tmp_path):

@@ -4,18 +4,64 @@ escaping and the k-anonymity plan (generalisation first, suppression second).
 Pure library code (no Flask, no SQLAlchemy) so every rule can be tested on its own.
 
 Free text
-    :func:`scrub_text` replaces personal data in a free-text answer with a
-    language-neutral tag: ``[phone]`` (mainland mobiles with optional +86/0086 and
-    separators, landlines with area code, 400/800 numbers), ``[id]`` (18-digit resident ID
-    numbers with a valid ISO 7064 MOD 11-2 check character, 15-digit old-format numbers
-    with a valid birth date), ``[plate]`` (licence plates, new-energy ones included),
-    ``[email]``, ``[qq]``, ``[wechat]``, ``[name]`` (after 我叫/姓名/名叫/我的名字是/
-    "my name is"; after the weaker 我是/本人 only a 2–3 character name starting with a
-    common surname and ending at a boundary, so 我是一名退休教师 is left alone) and
-    ``[number]`` (any other stand-alone run of 7 or more digits — bank cards, mistyped ID
-    or phone numbers; shorter numbers such as prices and years stay). Digit patterns never
-    match inside a longer digit run. Full-width digits and letters (１３８…) are matched as
-    their ASCII forms.
+    :func:`scrub_text` *scrubs* a free-text answer — pattern-based removal of the kinds of
+    personal data below, each replaced with a language-neutral tag. It is not
+    anonymisation: an unusual spelling (Chinese numerals, a name without a title or cue,
+    an address without house-number parts) can get through; the codebook says so.
+
+    ``[phone]``
+        mainland mobiles with optional +86/0086 and separators, landlines with area code,
+        400/800 numbers.
+    ``[id]``
+        18-digit resident ID numbers with a valid ISO 7064 MOD 11-2 check character,
+        15-digit old-format numbers with a valid birth date.
+    ``[bank_card]``
+        13–19 digits, written in one run or in groups (``6222 0212 3456 7890 128``,
+        ``6222-0212-…``: a first group of 4–6 digits, then groups of 3–6 with one and the
+        same separator, the last 1–6), whose Luhn check digit is right. Resident IDs and
+        phones are matched first, so a Luhn-valid ID stays ``[id]``.
+    ``[plate]``, ``[email]``, ``[qq]``, ``[wechat]``
+        licence plates (new-energy ones included), e-mail addresses, QQ/扣扣 numbers,
+        微信/wx/vx/wechat ids and ``wxid_…``.
+    ``[name]``
+        after 我叫/姓名/名叫/我的名字是/"my name is"; after the weaker 我是/本人 only a
+        2–3 character name starting with a common surname and ending at a boundary (so
+        我是一名退休教师 is left alone); and after a title (医生, 医师, 大夫, 护士, 护工,
+        护理员, 师傅, 经理, 老师, 主任, 院长, 导游, 司机, 服务员, 店长, 顾问, 客服, 民警,
+        警官, 社工, 保安, 技师, 工作人员; optional ``:`` or space) when what follows is a
+        common surname (or 欧阳/司马/诸葛/上官) and one or two more characters that are not
+        function words (很, 的, 态, 说, …), or 小/老 + surname: ``医生李建国`` →
+        ``医生[name]``, the title is kept. Words that start with a surname character
+        (周末, 马上, 许多, 谢谢, 严格, …) are not names, so 医生周末不上班, 医生很好 and
+        护士态度 stay.
+    ``[staff_id]``
+        the id after 工号/员工号/员工编号/工牌号/工牌/胸牌号/警号/警员编号 (optional
+        是/为/``:``/``#``/space/``NO.``): letters and digits with at least one digit;
+        the label is kept (``工号[staff_id]``).
+    ``[address]``
+        the house-number tail of an address, built from *parts*: a house number ``12号``
+        (``12-3号``), a building ``5幢``/``5栋``/``3号楼``/``2号院``/``B座``, a unit
+        ``2单元``, a floor ``3楼``/``3层``, a room ``301室``/``301户`` or, last, a bare
+        3–5 digit room number at a boundary, a lane ``88弄``, a dash chain ``5-2-301``.
+        It is an address when (a) a road word (路, 街, 道, 巷, 胡同) is followed by a house
+        number and at least one more part (文三路[address]); (b) a lane is followed by a
+        house number (幸福里[address]); (c) a building is followed by a unit or room,
+        a floor in between allowed, a letter unit (B单元) only with a room after it
+        (xx小区[address]); (d) a unit is followed by a room;
+        (e) a house number is followed by a building, unit, dash chain or an explicit
+        ``室``/``户`` room; (f) after 住在/家住/住址/地址/家在/寄到, within 15 characters,
+        any part (我家住在文三路[address]). The tail is replaced from its first number
+        onward; the road or community name stays. A lone part is prose, not an address:
+        ``3号窗口``, ``3号楼``, ``10号线``, ``5楼``, ``第5天``, ``门票380元``, and so is a
+        road with a bare house number and no cue (``中山路100号`` is usually a public
+        building). Chinese numerals (三单元) are not matched.
+    ``[number]``
+        any other stand-alone run of 7 or more digits (mistyped ID or phone numbers,
+        order numbers), and card-shaped groups of 13–19 digits that fail the Luhn check.
+        Shorter numbers such as prices and years stay.
+
+    Digit patterns never match inside a longer digit run. Full-width digits and letters
+    (１３８…) are matched as their ASCII forms.
 
 k-anonymity
     :func:`plan_k_anonymity` takes the equivalence-class counts of the raw
@@ -39,9 +85,12 @@ __all__ = [
     "AGE_WIDE",
     "AGE_WIDER",
     "SUPPRESSED",
+    "TAGS",
+    "TAG_KINDS",
     "KPlan",
     "QuasiIdentifier",
     "ScrubCounts",
+    "luhn_valid",
     "plan_k_anonymity",
     "resident_id_valid",
     "scrub_text",
@@ -97,6 +146,67 @@ _SURNAMES = (
     "顾毛郝龚邵钱严覃武戴莫孔汤萧柳欧"
 )
 _CJK = "\u4e00-\u9fff"
+_SURNAME = rf"(?:欧阳|司马|诸葛|上官|[{_SURNAMES}])"
+
+_LUHN_DOUBLE = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
+
+
+def luhn_valid(number: str) -> bool:
+    """Whether the digits of ``number`` (separators ignored) are 13–19 long and pass the
+    Luhn check, as bank card numbers do.
+
+    >>> luhn_valid("6222 0212 3456 7890 128"), luhn_valid("6222021234567890123")
+    (True, False)
+    """
+    digits = [int(c) for c in number if c.isdigit()]
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = sum(_LUHN_DOUBLE[d] if i % 2 else d for i, d in enumerate(reversed(digits)))
+    return total % 10 == 0
+
+
+def _card_length(number: str) -> bool:
+    return 13 <= sum(c.isdigit() for c in number) <= 19
+
+
+# Bank-card-shaped digits: one run of 13–19, or groups (first 4–6 digits, then 3–6, the last
+# 1–6) with one repeated separator; never a piece of a longer (grouped) digit run.
+_CARD = (r"(?<!\d)(?<!\d[ \-])(?:\d{13,19}(?![ \-]?\d)"
+         r"|\d{4,6}(?P<sep>[ \-])\d{3,6}(?:(?P=sep)\d{3,6}){0,3}(?:(?P=sep)\d{1,6})?"
+         r"(?![ \-]?\d))")
+_CARD_GROUPED = (r"(?<!\d)(?<!\d[ \-])\d{4,6}(?P<sep>[ \-])\d{3,6}(?:(?P=sep)\d{3,6}){0,3}"
+                 r"(?:(?P=sep)\d{1,6})?(?![ \-]?\d)")
+
+# Titles after which a surname + given name is a person (the title stays).
+TITLES = ("工作人员", "服务员", "护理员", "医生", "医师", "大夫", "护士", "护工", "师傅", "经理",
+          "老师", "主任", "院长", "导游", "司机", "店长", "顾问", "客服", "民警", "警官", "社工",
+          "保安", "技师")
+_TITLE = "|".join("老师(?!傅)" if t == "老师" else t for t in TITLES)
+# Characters that are rarely part of a given name but often follow a title + surname-like
+# character in prose ("医生李明很好", "护士王芳给我…").
+_NAME_STOP = ("很的了说是也都就给帮和跟对真太挺蛮非特态服不没还讲解告让把被在为处接负主表辛等及与们"
+              "问来去到看做带打叫要会已又再才却我你他她您这那个每些有多收拿找送")
+_NAME_CHAR = rf"(?:(?![{_NAME_STOP}])[{_CJK}])"
+# Words that start with a surname character and are not names.
+_NOT_NAMES = ("周末|周到|周围|周边|周[一二三四五六日天全期转]|马上|马虎|马路|陈述|陈旧|许多|许可|"
+              "许久|何时|何况|何必|何等|谢谢|谢绝|曾经|余额|余下|程序|程度|任何|任务|任意|任由|"
+              "付款|付费|付钱|顾客|顾及|毛病|钱包|钱款|严格|严重|严肃|金额|范围|陆续|黄牛|胡乱|"
+              "胡说|杜绝|钟头|夏天|郑重|唐突|莫名|龙头|雷同|史上|孔洞|汤药|柳絮|叶子|田地|董事|"
+              "潘多|姜汤|段时|罗列|林立")
+
+# Address parts (see the module docstring).
+_AN = r"(?:\d{1,5}|[A-Za-z]\d{0,4})"
+_BLDG = rf"{_AN}(?:号楼|号院|号馆|幢|栋|座)"
+_UNIT = rf"{_AN}单元"
+_FLOOR = r"\d{1,3}(?:楼|层)"
+_ROOM = rf"(?:\d{{1,5}}(?:室|户)|\d{{3,5}}(?=[^\dA-Za-z{_CJK}]|$|的))"
+_ROOM_EXPLICIT = r"\d{1,5}(?:室|户)"
+_HOUSE = r"\d{1,5}(?:-\d{1,5})?号(?!楼|院|馆|线)"
+_LANE = r"\d{1,5}弄"
+_DASH = r"\d{1,5}(?:-\d{1,5}){1,3}(?:室|户|号)?(?!\d)"
+_PART = rf"(?:{_BLDG}|{_UNIT}|{_DASH}|{_ROOM_EXPLICIT}|{_HOUSE}|{_LANE}|{_FLOOR}|{_ROOM})"
+_MORE = rf"(?: ?{_PART})*"
+_START = r"(?<![\dA-Za-z\-])"
 
 # (tag, pattern, validator). The span replaced is group "x" when the pattern has it, else
 # the whole match. Earlier patterns win where matches overlap.
@@ -112,6 +222,7 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
         r"(?<!\d)(?:\(0\d{2,3}\)|0\d{2,3})[\s\-]?\d{7,8}(?:(?:-|转|ext\.?)\d{1,6})?(?!\d)"),
      None),
     ("phone", re.compile(r"(?<!\d)[48]00[\s\-]?\d{3}[\s\-]?\d{4}(?!\d)"), None),
+    ("bank_card", re.compile(_CARD), luhn_valid),
     ("plate", re.compile(
         rf"[{_PROVINCES}][{_PLATE_LETTERS}][\s·•.\-]?[{_PLATE_LETTERS}0-9]{{5,6}}(?![A-Za-z0-9])"),
      None),
@@ -125,21 +236,70 @@ PATTERNS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
         rf"(?:我叫|名叫|我的名字是|我的名字叫|姓名\s*(?:是|:)?)\s*(?P<x>[{_CJK}]{{2,3}})")
      , None),
     ("name", re.compile(
-        rf"(?:我是|本人是?)\s*(?P<x>(?:欧阳|司马|诸葛|上官|[{_SURNAMES}])[{_CJK}]{{1,2}})"
+        rf"(?:我是|本人是?)\s*(?P<x>{_SURNAME}[{_CJK}]{{1,2}})"
         rf"(?=[^{_CJK}]|$|的)"), None),
+    ("name", re.compile(
+        rf"(?:{_TITLE})[ :]?(?P<x>(?!{_NOT_NAMES})(?:{_SURNAME}{_NAME_CHAR}{{1,2}}"
+        rf"|[小老][{_SURNAMES}]))"), None),
     ("name", re.compile(r"(?i:my name is)\s+(?P<x>[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?)"), None),
+    ("staff_id", re.compile(
+        r"(?:员工编号|警员编号|员工号|工牌号|胸牌号|工号|工牌|警号)\s*(?:是|为|:|#)?\s*"
+        r"(?:no\.?\s*)?(?P<x>[A-Za-z]{0,4}-?\d[A-Za-z0-9]{0,15}(?:-[A-Za-z0-9]{1,8})?)"
+        r"(?![A-Za-z0-9])", re.IGNORECASE), None),
+    # (a) road + house number + more; (b) lane + house number; (c) building + unit/room;
+    # (d) unit + room; (e) house number + building/unit/dash/room; (f) after a cue. Each one
+    # needs a digit (TRIGGER relies on it): a letter-only part (B座, B单元) never stands alone.
+    ("address", re.compile(
+        rf"(?:路|街|道|巷|胡同)(?P<x>{_HOUSE}(?: ?{_PART})+)"), None),
+    ("address", re.compile(rf"{_START}(?P<x>{_LANE} ?{_HOUSE}{_MORE})"), None),
+    ("address", re.compile(
+        rf"{_START}(?P<x>{_BLDG} ?(?:{_FLOOR} ?)?(?:\d{{1,5}}单元|{_ROOM}|[A-Za-z]单元 ?{_ROOM})"
+        rf"{_MORE})"), None),
+    ("address", re.compile(rf"{_START}(?P<x>{_UNIT} ?(?:{_FLOOR} ?)?{_ROOM}{_MORE})"), None),
+    ("address", re.compile(
+        rf"{_START}(?P<x>{_HOUSE} ?(?:{_BLDG}|{_UNIT}|{_DASH}|(?:{_FLOOR} ?)?{_ROOM_EXPLICIT})"
+        rf"{_MORE})"), None),
+    ("address", re.compile(
+        rf"(?:住在|家住|住址|地址|家在|寄到)\s*(?:是|为|:)?\s*[{_CJK}A-Za-z]{{0,15}}?"
+        rf"(?P<x>(?<!\d)(?=[A-Za-z]?\d){_PART}{_MORE})"), None),
+    ("number", re.compile(_CARD_GROUPED), _card_length),
     ("number", re.compile(r"(?<!\d)\d{7,}(?!\d)"), None),
 ]
 
 # Something every pattern above needs (a digit, "@", a keyword, a province character
-# followed by a Latin letter): text without any of it cannot match, so it skips the scan.
-# Keep it a superset of the patterns when adding one (tests/test_anonymize.py checks).
+# followed by a Latin letter, a title followed by a surname): text without any of it cannot
+# match, so it skips the scan. Keep it a superset of the patterns when adding one
+# (tests/test_anonymize.py checks).
 TRIGGER = re.compile(
     rf"\d|@|wxid_|微信|威信|vx|wx|wechat|weixin|qq|扣扣|企鹅|我叫|名叫|我的名字|姓名|我是|本人"
-    rf"|my name is|[{_PROVINCES}][A-Za-z]", re.IGNORECASE)
+    rf"|my name is|[{_PROVINCES}][A-Za-z]"
+    rf"|(?:{'|'.join(TITLES)})[ :]?(?:{_SURNAME}|[小老][{_SURNAMES}])", re.IGNORECASE)
 
 TAGS = tuple(dict.fromkeys(tag for tag, _, _ in PATTERNS))
 """Every tag :func:`scrub_text` can insert (written as ``[tag]``)."""
+
+TAG_KINDS: dict[str, dict[str, str]] = {
+    "email": {"zh-Hans": "电子邮箱地址", "en": "e-mail addresses"},
+    "wechat": {"zh-Hans": "微信号（含 wxid_…）", "en": "WeChat ids (wxid_… included)"},
+    "id": {"zh-Hans": "居民身份证号（18 位校验正确、15 位出生日期有效）",
+           "en": "resident ID numbers (18 digits with a valid check character, 15 digits "
+                 "with a valid birth date)"},
+    "phone": {"zh-Hans": "电话号码（手机、带区号座机、400/800）",
+              "en": "phone numbers (mobiles, landlines with area code, 400/800)"},
+    "bank_card": {"zh-Hans": "银行卡号（13–19 位，可分组，Luhn 校验正确）",
+                  "en": "bank card numbers (13–19 digits, possibly grouped, valid Luhn check)"},
+    "plate": {"zh-Hans": "机动车号牌（含新能源）", "en": "licence plates (new-energy included)"},
+    "qq": {"zh-Hans": "QQ 号", "en": "QQ numbers"},
+    "name": {"zh-Hans": "姓名（“我叫”“姓名”等之后、“我是”之后的常见姓氏、"
+                        "医生/护士/师傅等称谓之后）",
+             "en": "names (after 我叫/姓名 etc., a common surname after 我是, after titles "
+                   "such as 医生/护士/师傅)"},
+    "staff_id": {"zh-Hans": "工号、警号等员工编号", "en": "staff and badge numbers (工号, 警号 …)"},
+    "address": {"zh-Hans": "详细地址的门牌部分（号、幢/栋/号楼、单元、室等）",
+                "en": "the house-number part of street addresses (号, 幢/栋/号楼, 单元, 室 …)"},
+    "number": {"zh-Hans": "其他 7 位以上的数字串", "en": "any other run of 7 or more digits"},
+}
+"""What each tag stands for, in zh-Hans and English (for the codebook)."""
 
 
 @dataclass

@@ -2,8 +2,10 @@
 
 The codebook lists every variable (zh-Hans/en label, type, value labels, dimension, role),
 the quasi-identifiers, what anonymization did (generalisation, suppression, free-text
-replacements), the missing-value codes and the lines that declare the survey design in R
-(``survey::svydesign``) and Stata (``svyset``).
+replacements per kind, and the plain statement that free text is scrubbed — pattern-based
+removal of the listed kinds of personal data — not anonymised), the missing-value codes
+and the lines that declare the survey design in R (``survey::svydesign``) and Stata
+(``svyset``).
 """
 
 from __future__ import annotations
@@ -15,8 +17,26 @@ from typing import Any
 
 from survey.core.questionnaires import Questionnaire
 from survey.core.responses.codes import NA_EXPORT
-from survey.export.anonymize import AGE_WIDE, AGE_WIDER, SUPPRESSED, KPlan
+from survey.export.anonymize import AGE_WIDE, AGE_WIDER, SUPPRESSED, TAG_KINDS, TAGS, KPlan
 from survey.export.columns import ExportRequest, Variable
+
+FREE_TEXT_SCRUBBED = {
+    "zh-Hans": "自由文本经过清洗，但并未匿名化：系统按模式匹配删除下列几类个人信息，"
+               "并以 [类别] 标记替换；非常规的写法（如汉字数字、无称谓的姓名、无门牌的地址）"
+               "可能漏检。请勿公开发布自由文本。",
+    "en": "Free text is scrubbed, not anonymised: the kinds of personal data listed are removed "
+          "by pattern matching and replaced with a [kind] tag; unusual forms (Chinese "
+          "numerals, a name without a title, an address without house-number parts) can be "
+          "missed. Do not publish the free text.",
+}
+"""What the codebook says about scrubbed free text (the kinds follow, from ``TAG_KINDS``)."""
+
+
+def free_text_scrubbing() -> dict[str, Any]:
+    """The statement and the kinds of personal data scrubbed, zh-Hans and English."""
+    return {**FREE_TEXT_SCRUBBED,
+            "kinds": [{"tag": f"[{tag}]", **TAG_KINDS[tag]} for tag in TAGS]}
+
 
 SVYDESIGN = ('svydesign(ids = ~psu, strata = ~stratum, weights = ~final_weight, '
              'data = d, nest = TRUE)')
@@ -44,6 +64,7 @@ def build(q: Questionnaire, cols: Sequence[Variable], plan: KPlan, scrub: Mappin
             "generalisations": {
                 "age_band": {"1": AGE_WIDE, "2": AGE_WIDER, "3": SUPPRESSED},
                 "other quasi-identifiers": SUPPRESSED},
+            **({"free_text_scrubbing": free_text_scrubbing()} if request.include_text else {}),
             "free_text_replacements": dict(scrub),
             "values_not_in_codebook": dict(unknown),
             "ids": "rid is 64 random bits drawn for this export; rows are in a random order",
@@ -117,8 +138,7 @@ def markdown(book: Mapping[str, Any]) -> str:
         + f"; {a['rows_generalised']} rows / {a['cells_generalised']} cells generalised.",
         f"- Suppression (`{a['suppressed_value']}`): {a['rows_suppressed']} rows / "
         f"{a['cells_suppressed']} cells; {a['rows_dropped']} rows dropped.",
-        "- Free text: " + ", ".join(f"{k} {v}" for k, v in a["free_text_replacements"].items())
-        + ".",
+        *_free_text_lines(book),
         f"- {a['ids']}.",
         "",
         "## Missing values",
@@ -137,6 +157,17 @@ def markdown(book: Mapping[str, Any]) -> str:
                  v["role"], v["dimension"] or "", labels]
         lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _free_text_lines(book: Mapping[str, Any]) -> list[str]:
+    a = book["anonymization"]
+    counts = ", ".join(f"{k} {v}" for k, v in a["free_text_replacements"].items())
+    method = a.get("free_text_scrubbing")
+    if method is None:
+        return [f"- Free text: {book['free_text']}."]
+    kinds = [f"  - `{k['tag']}`: {k['zh-Hans']} / {k['en']}" for k in method["kinds"]]
+    return [f"- {method['en']}", f"  {method['zh-Hans']}",
+            "  Kinds removed / 删除的个人信息类别:", *kinds, f"  Replacements: {counts}."]
 
 
 def write_labelled(csv_path: Path, cols: Sequence[Variable], out: Path, fmt: str) -> None:
@@ -158,8 +189,9 @@ def write_labelled(csv_path: Path, cols: Sequence[Variable], out: Path, fmt: str
     for v in cols:
         if v.type != "string":
             frame[v.name] = pd.to_numeric(frame[v.name], errors="raise").astype("float64")
-    value_labels = {v.name: {int(code): lab["en"][:80] for code, lab in v.value_labels.items()}
-                    for v in cols if v.type == "integer" and v.value_labels}
+    value_labels: dict[str, dict[int | float, str]] = {
+        v.name: {int(code): lab["en"][:80] for code, lab in v.value_labels.items()}
+        for v in cols if v.type == "integer" and v.value_labels}
     if fmt == "sav":
         labels = [f"{v.label['zh-Hans']} / {v.label['en']}" for v in cols]
         pyreadstat.write_sav(frame, str(out), column_labels=labels,
