@@ -33,7 +33,10 @@ run: install instance/secret_key
 	@echo "Demo logins (random passwords) are in instance/demo-credentials.txt:"
 	@cat instance/demo-credentials.txt
 	@echo
-	MANYI_SECRET_KEY="$$(cat instance/secret_key)" $(BIN)/gunicorn --workers 2 --threads 4 \
+	@# Login throttling counts in the rate limiter's store: several worker processes only
+	@# with a shared one (MANYI_RATELIMIT_STORAGE_URI=redis://...), else one process.
+	MANYI_SECRET_KEY="$$(cat instance/secret_key)" $(BIN)/gunicorn \
+		--workers $$([ -n "$$MANYI_RATELIMIT_STORAGE_URI" ] && echo 2 || echo 1) --threads 8 \
 		--bind $(HOST):$(PORT) --access-logfile - --access-logformat '"%(m)s %(U)s" %(s)s %(b)s %(M)sms' \
 		'survey:create_app()'
 

@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -56,17 +57,28 @@ class Config:
     LANGUAGES: tuple[str, ...] = ("zh_Hans", "en")
     RATELIMIT_STORAGE_URI: str = "memory://"
     RATELIMIT_ENABLED: bool = True
+    RATELIMIT_HEADERS_ENABLED: bool = True
+    RATELIMIT_KEY_PREFIX: str = "manyi"
+    LOGIN_FAILURES_PER_ACCOUNT: str = "10 per 15 minutes"
+    LOGIN_FAILURES_PER_CLIENT: str = "30 per 15 minutes"
+    SESSION_IDLE_MINUTES: int = 30
+    SESSION_MAX_HOURS: int = 12
     SESSION_COOKIE_HTTPONLY: bool = True
     SESSION_COOKIE_SAMESITE: str = "Lax"
     SESSION_COOKIE_SECURE: bool = False
     MIN_CELL_SIZE: int = 10
     SINGLE_PSU: str = "collapse"
+    # Web-response integrity (survey.integrity): how long a survey token is valid, and
+    # how many responses one client (hashed address) may complete at one site in 24 h.
+    SURVEY_TOKEN_MINUTES: int = 120
+    MAX_RESPONSES_PER_CLIENT_SITE_DAY: int = 5
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Config:
         """Build a config from ``MANYI_*`` environment variables plus explicit overrides."""
         env = os.environ if environ is None else environ
-        values: dict[str, object] = {}
+        # Any: each value has its field's type (parsed below by the field's declared type).
+        values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"MANYI_{f.name}")
             if raw is None:
@@ -80,7 +92,7 @@ class Config:
             else:
                 values[f.name] = raw
         values.update(overrides)
-        return cls(**values)  # type: ignore[arg-type]
+        return cls(**values)
 
     def flask_mapping(self) -> dict[str, object]:
         """The settings as Flask ``app.config`` keys."""

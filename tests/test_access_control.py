@@ -72,10 +72,11 @@ def two_cities(app):  # type: ignore[no-untyped-def]
                         auto_decision="accepted")
         session.add(batch_b)
         session.commit()
+        user_b = session.scalar(select(User.id).where(User.email == f"official.{b.code}@test.cn"))
         return {"a": a.code, "b": b.code, "b_names": (b.code, b.name_zh, b.name_en),
                 "site_b": site_b.code, "district_b": district_b.code,
                 "response_b": str(response_b), "agency_b": agency_b.code,
-                "batch_b": str(batch_b.id)}
+                "batch_b": str(batch_b.id), "user_b": str(user_b)}
 
 
 def candidates(arg: str, t: dict) -> list[str]:
@@ -84,7 +85,7 @@ def candidates(arg: str, t: dict) -> list[str]:
         "city": [t["b"]], "city_code": [t["b"]],
         "code": [t["b"], t["site_b"], t["district_b"], t["agency_b"]],
         "agency": [t["agency_b"]], "agency_code": [t["agency_b"]],
-        "batch_id": [t["batch_b"]], "response_id": [t["response_b"]],
+        "batch_id": [t["batch_b"]], "response_id": [t["response_b"]], "user_id": [t["user_b"]],
         "site": [t["site_b"]], "site_code": [t["site_b"]],
         "district": [t["district_b"]], "district_code": [t["district_b"]],
         "questionnaire": ["healthcare"], "qid": ["healthcare"],

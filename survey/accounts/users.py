@@ -1,14 +1,18 @@
-"""Creating accounts (used by ``manyi users create`` and the demo)."""
+"""Accounts: creating them (``manyi users create``, the demo), changing passwords, and
+the record of failed logins."""
 
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from survey.core.models import Agency, City, Role, User
+from survey.core.models import Agency, City, LoginFailure, Role, User
 from survey.core.security import hash_password
+
+FAILED_LOGIN_RETENTION = timedelta(days=30)
 
 
 class AccountError(ValueError):
@@ -40,7 +44,7 @@ def create_user(session: Session, *, email: str, password: str, role: str,
     if role == Role.agency and agency is None:
         raise AccountError("agency: an agency user needs --agency")
     try:
-        password_hash = hash_password(password)
+        password_hash = hash_password(password, user_inputs=[email])
     except ValueError as exc:
         raise AccountError(str(exc)) from None
     user = User(email=email, password_hash=password_hash, role=role,
@@ -48,6 +52,24 @@ def create_user(session: Session, *, email: str, password: str, role: str,
     session.add(user)
     session.flush()
     return user
+
+
+def change_password(session: Session, user: User, password: str) -> None:
+    """Set a new password (the strength rule applies); ``AccountError`` says why not.
+    The caller ends the user's sessions. Does not commit."""
+    try:
+        user.password_hash = hash_password(password, user_inputs=[user.email])
+    except ValueError as exc:
+        raise AccountError(str(exc)) from None
+
+
+def record_failed_login(session: Session, account: str, client_hash: str,
+                        now: datetime | None = None) -> None:
+    """Keep the account tried and the client hash; drop records older than 30 days.
+    Does not commit."""
+    now = now or datetime.now(UTC)
+    session.execute(delete(LoginFailure).where(LoginFailure.at < now - FAILED_LOGIN_RETENTION))
+    session.add(LoginFailure(at=now, account=account[:254], client_hash=client_hash))
 
 
 def random_password() -> str:

@@ -1,0 +1,92 @@
+"""Staff sessions kept on the server (table ``user_session``), so they can be ended.
+
+The browser's signed cookie holds only a random token; the database holds its sha256. A
+session ends at logout, when its user changes the password, when an admin ends the user's
+sessions, after ``SESSION_IDLE_MINUTES`` without a request, or ``SESSION_MAX_HOURS`` after
+login — whichever comes first. ``last_seen_at`` is written at most once a minute, so a
+busy page does not write on every request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from survey.core.models import User, UserSession
+
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def start(session: Session, user: User, *, now: datetime | None = None) -> str:
+    """Open a session for ``user``; returns the token for the cookie. Does not commit."""
+    now = now or datetime.now(UTC)
+    token = secrets.token_urlsafe(32)
+    session.add(UserSession(token_hash=_digest(token), user_id=user.id, created_at=now,
+                            last_seen_at=now))
+    session.flush()
+    return token
+
+
+def load(session: Session, token: str, *, idle: timedelta, maximum: timedelta,
+         now: datetime | None = None) -> User | None:
+    """The active user of a live session, or ``None``; ends a session that has timed out
+    (and commits that, and a due ``last_seen_at``)."""
+    now = now or datetime.now(UTC)
+    row = session.scalar(select(UserSession).where(UserSession.token_hash == _digest(token)))
+    if row is None or row.ended_at is not None:
+        return None
+    if now - _aware(row.last_seen_at) > idle:
+        _end(row, now, "idle")
+        session.commit()
+        return None
+    if now - _aware(row.created_at) > maximum:
+        _end(row, now, "expired")
+        session.commit()
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or not user.active:
+        return None
+    if now - _aware(row.last_seen_at) >= TOUCH_EVERY:
+        row.last_seen_at = now
+        session.commit()
+    return user
+
+
+def _end(row: UserSession, now: datetime, reason: str) -> None:
+    row.ended_at, row.end_reason = now, reason
+
+
+def end(session: Session, token: str, reason: str) -> None:
+    """End one session (logout). Does not commit."""
+    session.execute(update(UserSession)
+                    .where(UserSession.token_hash == _digest(token),
+                           UserSession.ended_at.is_(None))
+                    .values(ended_at=datetime.now(UTC), end_reason=reason))
+
+
+def end_all(session: Session, user_id: int, reason: str) -> int:
+    """End every live session of a user (password change, an admin's action); returns how
+    many. Does not commit."""
+    result = session.execute(update(UserSession)
+                             .where(UserSession.user_id == user_id,
+                                    UserSession.ended_at.is_(None))
+                             .values(ended_at=datetime.now(UTC), end_reason=reason))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def live_count(session: Session, user_id: int) -> int:
+    """Sessions of a user not yet ended (timeouts are applied when they are next used)."""
+    return len(list(session.scalars(select(UserSession.id).where(
+        UserSession.user_id == user_id, UserSession.ended_at.is_(None)))))
