@@ -61,6 +61,7 @@ class Config:
     RATELIMIT_KEY_PREFIX: str = "manyi"
     LOGIN_FAILURES_PER_ACCOUNT: str = "10 per 15 minutes"
     LOGIN_FAILURES_PER_CLIENT: str = "30 per 15 minutes"
+    API_AUTH_FAILURES_PER_CLIENT: str = "10 per 15 minutes"
     SESSION_IDLE_MINUTES: int = 30
     SESSION_MAX_HOURS: int = 12
     SESSION_COOKIE_HTTPONLY: bool = True

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from survey import create_app
+from survey.agency import tokens
 from survey.core.db import get_session
 from survey.core.models import (
     Agency,
@@ -71,12 +72,13 @@ def two_cities(app):  # type: ignore[no-untyped-def]
         batch_b = Batch(agency_id=agency_b.id, city_id=b.id, filename="b.csv", sha256="0" * 64,
                         auto_decision="accepted")
         session.add(batch_b)
+        token_b, _raw = tokens.create(session, agency_b, actor="test")
         session.commit()
         user_b = session.scalar(select(User.id).where(User.email == f"official.{b.code}@test.cn"))
         return {"a": a.code, "b": b.code, "b_names": (b.code, b.name_zh, b.name_en),
                 "site_b": site_b.code, "district_b": district_b.code,
                 "response_b": str(response_b), "agency_b": agency_b.code,
-                "batch_b": str(batch_b.id), "user_b": str(user_b)}
+                "batch_b": str(batch_b.id), "user_b": str(user_b), "token_b": str(token_b.id)}
 
 
 def candidates(arg: str, t: dict) -> list[str]:
@@ -86,6 +88,7 @@ def candidates(arg: str, t: dict) -> list[str]:
         "code": [t["b"], t["site_b"], t["district_b"], t["agency_b"]],
         "agency": [t["agency_b"]], "agency_code": [t["agency_b"]],
         "batch_id": [t["batch_b"]], "response_id": [t["response_b"]], "user_id": [t["user_b"]],
+        "token_id": [t["token_b"]],
         "site": [t["site_b"]], "site_code": [t["site_b"]],
         "district": [t["district_b"]], "district_code": [t["district_b"]],
         "questionnaire": ["healthcare"], "qid": ["healthcare"],

@@ -25,7 +25,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from survey.accounts.users import create_user
-from survey.agency import acceptance
+from survey.agency import acceptance, tokens
 from survey.agency.batches import FIELDS, BatchFileError, NotServed, import_batch
 from survey.agency.screening import NATIONAL_AGE_SHARES, NATIONAL_GENDER_SHARES
 from survey.core.db import get_session
@@ -164,6 +164,8 @@ class World:
     sites: list[tuple[str, int]]
     city: str
     other_city: str
+    token: str = ""
+    """An API token of agency ACME (``Authorization: Bearer``)."""
 
 
 @pytest.fixture
@@ -183,9 +185,10 @@ def world(app: Flask) -> World:
         create_user(session, email="admin@x.test", password=PASSWORD, role="admin")
         create_user(session, email="agent@acme.test", password=PASSWORD, role="agency",
                     agency_code="ACME")
+        _row, token = tokens.create(session, agency, actor="test", label="tests")
         session.commit()
         sites = [(s.code, pop / n) for s, pop, n in _community_sites(session, city.id)]
-        return World(app, qs["community"], sites, city.code, other.code)
+        return World(app, qs["community"], sites, city.code, other.code, token)
 
 
 def _community_sites(session, city_id: int) -> Iterator[tuple[Site, int, int]]:  # type: ignore[no-untyped-def]
@@ -615,11 +618,16 @@ def test_admins_manage_agencies_in_the_web_ui(world, client):
 
 
 def basic(email: str, password: str = PASSWORD) -> dict[str, str]:
+    """HTTP Basic credentials: no API accepts them any more."""
     token = base64.b64encode(f"{email}:{password}".encode()).decode()
     return {"Authorization": f"Basic {token}"}
 
 
-def test_the_api_takes_batches_with_basic_auth(world, client, tmp_path):
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_the_api_takes_batches_with_a_bearer_token(world, client, tmp_path):
     rows = clean_rows(world.q, world.sites, 50, seed=20)
     table = to_table(world.q, rows)
     table[3][table[0].index("version")] = "9"
@@ -631,9 +639,15 @@ def test_the_api_takes_batches_with_basic_auth(world, client, tmp_path):
                            content_type="multipart/form-data")
 
     assert post({}).status_code == 401
-    assert post(basic("agent@acme.test", "wrong password!")).status_code == 401
-    assert post(basic("admin@x.test")).status_code == 403
-    r = post(basic("agent@acme.test"))
+    # Human passwords are accepted by no API, right or wrong, agency user or admin: the
+    # answers are identical, so a password cannot be confirmed here.
+    refusals = [post(basic(email, password)) for email, password in [
+        ("agent@acme.test", "wrong password!"), ("agent@acme.test", PASSWORD),
+        ("admin@x.test", PASSWORD)]]
+    assert {(r.status_code, r.get_data()) for r in refusals} == {
+        (401, refusals[0].get_data())}
+    assert post(bearer(world.token + "x")).status_code == 401
+    r = post(bearer(world.token))
     assert r.status_code == 201, r.text[:1000]
     body = r.json
     assert body["batch"]["n_valid"] == 49
@@ -641,12 +655,16 @@ def test_the_api_takes_batches_with_basic_auth(world, client, tmp_path):
                                    "reason": "questionnaire community is at version 1, "
                                              "not 9"}]
     assert {c["name"] for c in body["checks"]} >= {"duplicates", "composition"}
-    again = post(basic("agent@acme.test"))
+    with world.app.app_context():
+        uploaded = get_session().scalars(select(AuditLog).where(
+            AuditLog.action == "agency_batch_uploaded")).one()
+        assert uploaded.actor == "token:" + world.token[:12]
+    again = post(bearer(world.token))
     assert again.status_code == 200 and again.json["batch"]["id"] == body["batch"]["id"]
     got = client.get(f"/api/v1/agency/batches/{body['batch']['id']}",
-                     headers=basic("agent@acme.test"))
+                     headers=bearer(world.token))
     assert got.status_code == 200 and got.json["decision"]["auto"] == "conditional"
-    bad = client.post("/api/v1/agency/batches", headers=basic("agent@acme.test"),
+    bad = client.post("/api/v1/agency/batches", headers=bearer(world.token),
                       data={"file": (io.BytesIO(b"just,a,header\n"), "x.csv")},
                       content_type="multipart/form-data")
     assert bad.status_code == 422 and "missing column" in bad.json["error"]

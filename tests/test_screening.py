@@ -126,3 +126,66 @@ def test_item_nonresponse_per_item_among_those_asked():
     assert r.figure == pytest.approx(4 / 5)                  # c: rows 6, 7, 8, 10
     assert [i["item"] for i in r.detail["items"]] == ["a", "c"]
     assert r.flagged_rows == (10,)
+
+
+# --------------------------------------------------------------------------- empty batches
+# A batch whose every row was invalid is screened with zero rows (and a questionnaire may
+# have no scale item: zero columns). Every check passes with figure 0 and flags nothing.
+
+NONE_I = np.array([], dtype=np.int64)
+NONE_F = np.array([], dtype=float)
+NONE_S = np.array([], dtype=str)
+
+
+def test_the_straightline_mask_of_no_row_or_no_scale_item_is_empty_or_false():
+    assert screening.straightline_mask(np.zeros((0, 0))).shape == (0,)
+    assert screening.straightline_mask(np.zeros((0, 12))).shape == (0,)
+    assert screening.straightline_mask(np.zeros((3, 0))).tolist() == [False] * 3
+
+
+@pytest.mark.parametrize("name", screening.CHECK_NAMES)
+def test_each_check_passes_an_empty_batch_with_figure_zero(name):
+    s = screening.DEFAULT_SETTINGS
+    run = {
+        "duplicates": lambda: screening.duplicates(np.zeros((0, 0)), np.zeros((0, 0)), NONE_S,
+                                                   NONE_I),
+        "speeders": lambda: screening.speeders(NONE_F, NONE_I),
+        "straightlining": lambda: screening.straightlining(np.zeros((0, 0)), NONE_I),
+        "interviewer_effect": lambda: screening.interviewer_effect(
+            NONE_F, NONE_S, np.array([], dtype=bool), NONE_I),
+        "timestamps": lambda: screening.timestamps(NONE_F, NONE_F, NONE_S, NONE_I, 0.0, 1e10),
+        "composition": lambda: screening.composition(NONE_S, NONE_S, NONE_I, {1: 1000}),
+        "item_nonresponse": lambda: screening.item_nonresponse(
+            np.zeros((0, 2), bool), np.zeros((0, 2), bool), ["a", "b"], NONE_I),
+    }[name]
+    r = run()
+    assert (r.name, r.figure, r.flagged_rows, r.passed) == (name, 0.0, (), True)
+    assert r.threshold == {"duplicates": s.duplicates_threshold,
+                           "speeders": s.speeders_threshold,
+                           "straightlining": s.straightlining_threshold,
+                           "interviewer_effect": s.icc_threshold,
+                           "timestamps": s.timestamps_threshold,
+                           "composition": s.composition_threshold,
+                           "item_nonresponse": s.item_nonresponse_threshold}[name]
+    detail = r.as_dict()["detail"]
+    if name == "speeders":
+        assert detail["median_seconds"] is None and detail["rows_with_duration"] == 0
+    if name == "interviewer_effect":
+        assert detail["outliers"] == [] and detail["f"] is None and detail["p"] is None
+    if name == "composition":
+        assert detail["judged"] is False and set(detail["margins"].values()) == {None}
+    if name == "item_nonresponse":
+        assert detail["items"] == [] and detail["worst_item"] is None   # nobody was asked
+
+
+def test_screening_a_batch_without_rows_runs_every_check():
+    data = screening.BatchData(
+        rows=NONE_I, answers=np.zeros((0, 0)), vectors=np.zeros((0, 0)), groups=NONE_S,
+        overall=NONE_F, durations=NONE_F, interviewers=NONE_S, started=NONE_F,
+        submitted=NONE_F, wave_start=None, wave_end=None, asked=np.zeros((0, 0), bool),
+        missing=np.zeros((0, 0), bool), item_names=[], age_band=NONE_S, gender=NONE_S,
+        districts=NONE_I, district_population={})
+    checks = screening.screen(data)
+    assert [(c.name, c.figure, c.passed, c.flagged_rows) for c in checks] == [
+        (name, 0.0, True, ()) for name in screening.CHECK_NAMES]
+    assert checks[-1].detail["worst_item"] is None

@@ -1,7 +1,7 @@
 """``manyi agency``: add agencies, upload batches, print acceptance reports.
 
-Bad input (unknown city, agency or batch, unreadable file) prints one line to stderr and
-exits with code 2.
+Bad input (unknown city, agency or batch, unreadable file, a file over one of the limits of
+``survey.agency.batches``) prints one line to stderr and exits with code 2.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from flask import current_app
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from survey.agency import acceptance
-from survey.agency.batches import BatchFileError, NotServed, import_batch
+from survey.agency import acceptance, tokens
+from survey.agency.batches import MAX_BYTES, BatchFileError, NotServed, import_batch
 from survey.agency.service import save_agency
 from survey.core import audit
 from survey.core.commands import fail
@@ -69,7 +69,8 @@ def upload(agency_code: str, city_code: str | None, wave: str | None, file: Path
     if agency is None:
         fail(f"--agency: no agency with code {agency_code!r}")
     try:
-        data = file.read_bytes()
+        with file.open("rb") as fh:  # one byte over the limit is enough to refuse the file
+            data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         fail(f"{file}: {exc.strerror or exc}")
     try:
@@ -122,3 +123,65 @@ def report(batch_id: str, fmt: str) -> None:
                    f"{c['threshold']:.4g}  flagged rows {len(c['flagged_rows'])}")
     for e in body["row_errors"]:
         click.echo(f"row {e['row']}, {e['column']}: {e['reason']}")
+
+
+@agency_group.group("token")
+def token_group() -> None:
+    """API tokens of an agency (Authorization: Bearer …)."""
+
+
+@token_group.command("create")
+@click.option("--agency", "agency_code", required=True)
+@click.option("--expires", "expires_days", type=int, default=None,
+              help="Days until the token expires (default: never)")
+@click.option("--label", default="", help="What the token is for, e.g. 'CATI server'")
+@with_appcontext
+def token_create(agency_code: str, expires_days: int | None, label: str) -> None:
+    """Create a token and print it once (only its hash is kept)."""
+    session = get_session()
+    agency = session.scalar(select(Agency).where(Agency.code == agency_code))
+    if agency is None:
+        fail(f"--agency: no agency with code {agency_code!r}")
+    try:
+        row, raw = tokens.create(session, agency, actor="cli", label=label,
+                                 expires_days=expires_days)
+    except tokens.TokenError as exc:
+        session.rollback()
+        fail(str(exc))
+    session.commit()
+    click.echo(raw)
+    until = row.expires_at.date().isoformat() if row.expires_at else "never"
+    click.echo(f"token {row.id} ({row.prefix}…) for agency {agency.code}, expires {until}; "
+               "it is shown only now", err=True)
+
+
+@token_group.command("list")
+@click.option("--agency", "agency_code", required=True)
+@with_appcontext
+def token_list(agency_code: str) -> None:
+    """List an agency's tokens (id, prefix, state, expiry, last use) — never the token."""
+    session = get_session()
+    agency = session.scalar(select(Agency).where(Agency.code == agency_code))
+    if agency is None:
+        fail(f"--agency: no agency with code {agency_code!r}")
+    for row in tokens.of_agency(session, agency.id):
+        click.echo(f"{row.id}\t{row.prefix}…\t{tokens.state(row)}\t"
+                   f"expires {row.expires_at.date() if row.expires_at else 'never'}\t"
+                   f"last used {row.last_used_at.isoformat() if row.last_used_at else 'never'}"
+                   f"\t{row.label}")
+
+
+@token_group.command("revoke")
+@click.argument("token_id", type=str)
+@with_appcontext
+def token_revoke(token_id: str) -> None:
+    """Revoke token TOKEN_ID; the API refuses it from now on."""
+    if not token_id.isdigit():
+        fail(f"TOKEN_ID: not a token id: {token_id!r}")
+    session = get_session()
+    try:
+        row = tokens.revoke(session, int(token_id), actor="cli")
+    except tokens.TokenError as exc:
+        fail(str(exc))
+    session.commit()
+    click.echo(f"token {row.id} ({row.prefix}…) revoked")

@@ -9,6 +9,12 @@ numbers it flags and a ``detail`` dict with the per-row criteria and intermediat
 Answers are the raw scale points (e.g. 1–5, 0–10), ``NaN`` where the item was not asked,
 not answered or answered N/A. Times are POSIX seconds (UTC), ``NaN`` when unknown.
 
+An empty batch (no stored row, e.g. every row of the file was invalid) is screened too:
+every check then passes with ``figure`` 0.0 and no flagged row — nothing was measured,
+so nothing is held against the batch here; the acceptance rule ``no_valid_rows``
+(:mod:`survey.agency.acceptance`) rejects it. Statistics that need rows (medians, F, p)
+are ``None``/``NaN`` in ``detail`` (``null`` in JSON).
+
 Example
 -------
 >>> import numpy as np
@@ -157,8 +163,9 @@ def straightline_mask(answers: NDArray[np.float64], min_items: int = 8) -> NDArr
     answers = np.asarray(answers, dtype=float)
     answered = np.isfinite(answers)
     count = answered.sum(axis=1)
-    filled_hi = np.where(answered, answers, -np.inf).max(axis=1)
-    filled_lo = np.where(answered, answers, np.inf).min(axis=1)
+    # ``initial``: no row (n = 0) or no scale item (k = 0) is an empty reduction, not an error
+    filled_hi = np.where(answered, answers, -np.inf).max(axis=1, initial=-np.inf)
+    filled_lo = np.where(answered, answers, np.inf).min(axis=1, initial=np.inf)
     return (count >= min_items) & (filled_hi == filled_lo)
 
 
@@ -489,7 +496,7 @@ def item_nonresponse(asked: NDArray[np.bool_], missing: NDArray[np.bool_],
                        _rows(rows, mask), figure <= settings.item_nonresponse_threshold,
                        {"items": over, "row_share": settings.row_nonresponse_share,
                         "worst_item": item_names[int(per_item.argmax())]
-                        if per_item.size else None})
+                        if per_item.size and n_asked.any() else None})  # None: none asked
 
 
 def screen(data: BatchData, settings: Settings = DEFAULT_SETTINGS) -> list[CheckResult]:

@@ -9,7 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -17,14 +27,24 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length, Optional, Regexp
+from wtforms import (
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 
-from survey.agency import acceptance
+# SelectChoice is new in WTForms 3.3; types-WTForms 3.2.1 does not declare it yet.
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from survey.agency import acceptance, tokens
 from survey.agency.batches import (
     MAX_BYTES,
     BatchFileError,
+    LimitExceeded,
     NotServed,
     import_batch,
     served_city_ids,
@@ -194,7 +214,9 @@ def batches() -> ResponseReturnValue:
                 abort(404)
             except BatchFileError as exc:
                 session.rollback()
-                error, status = str(exc), 422
+                # the message names the limit and its value, as in the API (413 / 422)
+                too_large = isinstance(exc, LimitExceeded) and exc.too_large
+                error, status = str(exc), (413 if too_large else 422)
             else:
                 return redirect(url_for("agency.batch", batch_id=result.batch.id))
         elif form.is_submitted():
@@ -266,6 +288,8 @@ def restore_batch(batch_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash(str(_l("A written reason of at least 10 characters is required.")), "error")
         return redirect(url_for("agency.batch", batch_id=b.id))
+    # Impossible: validate_on_submit() passed, so DataRequired saw a non-empty reason.
+    assert form.reason.data is not None
     try:
         acceptance.restore_batch(get_session(), b, form.reason.data,
                                  user_id=current_user.id, actor=current_user.email)
@@ -287,6 +311,8 @@ def restore_response(response_id: int) -> ResponseReturnValue:
     if not form.validate_on_submit():
         flash(str(_l("A written reason of at least 10 characters is required.")), "error")
     else:
+        # Impossible: validate_on_submit() passed, so DataRequired saw a non-empty reason.
+        assert form.reason.data is not None
         try:
             acceptance.restore_response(session, response, form.reason.data,
                                         user_id=current_user.id, actor=current_user.email)
@@ -332,6 +358,8 @@ def agency_form(code: str | None = None) -> ResponseReturnValue:
             .where(AgencyCity.agency_id == agency.id)))
     error = None
     if form.validate_on_submit():
+        # Impossible: validate_on_submit() passed, so DataRequired saw both fields.
+        assert form.code.data is not None and form.name.data is not None
         clash = session.scalar(select(Agency).where(Agency.code == form.code.data))
         if clash is not None and clash is not agency:
             error = _l("An agency with this code already exists.")
@@ -376,3 +404,63 @@ def scorecard(code: str) -> ResponseReturnValue:
 @login_required
 def scorecard_json(code: str) -> ResponseReturnValue:
     return jsonify(acceptance.scorecard(get_session(), _visible_agency(code)))
+
+
+# --------------------------------------------------------------------------- API tokens
+
+
+class TokenForm(FlaskForm):
+    label = StringField(_l("What the token is for (e.g. CATI server)"),
+                        validators=[Length(max=100)])
+    expires_days = IntegerField(_l("Expires after (days; empty = never)"),
+                                validators=[Optional(), NumberRange(min=1, max=3650)])
+
+
+def _admin_agency(code: str) -> Agency:
+    require_role(Role.admin)
+    agency = get_session().scalar(select(Agency).where(Agency.code == code))
+    if agency is None:
+        abort(404)
+    return agency
+
+
+def _token_page(agency: Agency, form: TokenForm, *, new_token: str | None = None,
+                status: int = 200) -> ResponseReturnValue:
+    rows = tokens.of_agency(get_session(), agency.id)
+    names = {"active": _("active"), "expired": _("expired"), "revoked": _("revoked")}
+    return render_template("agency/tokens.html", agency=agency, tokens=rows, form=form,
+                           new_token=new_token,
+                           states={t.id: names[tokens.state(t)] for t in rows}), status
+
+
+@bp.route("/admin/agencies/<code>/tokens", methods=["GET", "POST"])
+@login_required
+def api_tokens(code: str) -> ResponseReturnValue:
+    """An agency's API tokens: create one (shown once), see their state, revoke."""
+    agency = _admin_agency(code)
+    form = TokenForm()
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            return _token_page(agency, form, status=422)
+        session = get_session()
+        _row, raw = tokens.create(session, agency, actor=current_user.email,
+                                  label=form.label.data or "",
+                                  expires_days=form.expires_days.data)
+        session.commit()
+        return _token_page(agency, TokenForm(formdata=None), new_token=raw)
+    return _token_page(agency, form)
+
+
+@bp.post("/admin/agencies/<code>/tokens/<int:token_id>/revoke")
+@login_required
+def revoke_api_token(code: str, token_id: int) -> ResponseReturnValue:
+    agency = _admin_agency(code)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    session = get_session()
+    try:
+        tokens.revoke(session, token_id, actor=current_user.email, agency_id=agency.id)
+    except tokens.TokenError:
+        abort(404)
+    session.commit()
+    return redirect(url_for("agency.api_tokens", code=agency.code))
