@@ -168,7 +168,8 @@ def apply_decision(session: Session, batch: Batch, decision: str) -> dict[str, i
 def decide(session: Session, batch: Batch, decision: str, reason: str, *,
            user_id: int | None, actor: str) -> dict[str, int]:
     """An admin's decision on a batch: confirm the automatic one (reason optional) or
-    override it (a written reason of ≥ 10 characters required). Audit-logged; commits."""
+    override it (a written reason of at least ``MIN_REASON_LENGTH`` characters required).
+    Audit-logged; commits."""
     reason = (reason or "").strip()
     if decision not in DECISIONS:
         raise DecisionError(f"decision: must be one of {', '.join(DECISIONS)}")

@@ -43,6 +43,9 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from survey.agency import acceptance, tokens
 from survey.agency.batches import (
     MAX_BYTES,
+    MAX_CELL_CHARS,
+    MAX_COLUMNS,
+    MAX_ROWS,
     BatchFileError,
     LimitExceeded,
     NotServed,
@@ -229,7 +232,8 @@ def batches() -> ResponseReturnValue:
     cities = {c.id: c for c in session.scalars(select(City))}
     return render_template("agency/batches.html", form=form, batches=rows, error=error,
                            agencies=agencies, cities=cities, titles=DECISION_TITLES,
-                           max_mb=MAX_BYTES >> 20), status
+                           max_mb=MAX_BYTES >> 20, max_rows=f"{MAX_ROWS:,}",
+                           max_columns=MAX_COLUMNS, max_cell=f"{MAX_CELL_CHARS:,}"), status
 
 
 @bp.route("/batches/<int:batch_id>")
@@ -286,7 +290,8 @@ def restore_batch(batch_id: int) -> ResponseReturnValue:
     b = _visible_batch(batch_id)
     form = RestoreForm()
     if not form.validate_on_submit():
-        flash(str(_l("A written reason of at least 10 characters is required.")), "error")
+        flash(_("A written reason of at least %(n)d characters is required.",
+                n=acceptance.MIN_REASON_LENGTH), "error")
         return redirect(url_for("agency.batch", batch_id=b.id))
     # Impossible: validate_on_submit() passed, so DataRequired saw a non-empty reason.
     assert form.reason.data is not None
@@ -309,7 +314,8 @@ def restore_response(response_id: int) -> ResponseReturnValue:
         abort(404)
     form = RestoreForm()
     if not form.validate_on_submit():
-        flash(str(_l("A written reason of at least 10 characters is required.")), "error")
+        flash(_("A written reason of at least %(n)d characters is required.",
+                n=acceptance.MIN_REASON_LENGTH), "error")
     else:
         # Impossible: validate_on_submit() passed, so DataRequired saw a non-empty reason.
         assert form.reason.data is not None
