@@ -7,15 +7,29 @@ from typing import Any
 
 from flask import Flask
 
-from survey import accounts, agency, api, dashboard, demo, export, respond, weights
+from survey import accounts, agency, api, dashboard, demo, export, integrity, respond, weights
 from survey.config import Config
-from survey.core import db, i18n, web
+from survey.core import db, i18n, origin, web
 from survey.core.questionnaires import load_questionnaires
-from survey.extensions import babel, csrf, limiter, login_manager
+from survey.extensions import babel, compress, csrf, limiter, login_manager
 
 # Each feature registers its blueprints and `manyi` sub-commands in ``init_app``;
 # removing a feature is deleting its folder and its name here.
-FEATURES = (respond, accounts, dashboard, export, api, agency, weights, demo)
+FEATURES = (respond, accounts, dashboard, export, api, agency, weights, demo, integrity)
+
+COMPRESSION = {
+    "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript",
+                           "application/javascript", "application/json"],
+    "COMPRESS_MIN_SIZE": 500,
+    "COMPRESS_ALGORITHM": ["br", "gzip"],
+    # Files (/static/, Plotly's JavaScript) are streamed: compressed chunk by chunk, with
+    # conditional requests still answered 304. Downloads (zip, CSV, XLSX) have other
+    # mimetypes and pass through untouched.
+    "COMPRESS_STREAMS": True,
+    "COMPRESS_ALGORITHM_STREAMING": ["br", "gzip"],
+    "COMPRESS_STREAMING_ENDPOINT_CONDITIONAL": ["static", "assets.asset"],
+}
+"""Flask-Compress settings: HTML, CSS, JavaScript and JSON over 500 bytes, brotli or gzip."""
 
 
 def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
@@ -32,6 +46,10 @@ def create_app(config: Config | Mapping[str, Any] | None = None) -> Flask:
                 instance_path=config.INSTANCE_DIR)
     app.config.from_mapping(config.flask_mapping())
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(i18n.TRANSLATIONS_DIR)
+    app.config.from_mapping(COMPRESSION)
+    # First after_request hook registered = the last to run: compresses the final body.
+    compress.init_app(app)
+    origin.init_app(app, config)
 
     db.init_app(app)
     i18n.compile_catalogues()

@@ -79,3 +79,12 @@ def just_now(minutes_taken: float = 4) -> tuple[str, str]:
     public channel takes only the open wave)."""
     end = datetime.now(UTC).replace(microsecond=0)
     return (end - timedelta(minutes=minutes_taken)).isoformat(), end.isoformat()
+
+
+def survey_token(client, site: str, questionnaire: str = "healthcare") -> str:  # type: ignore[no-untyped-def]
+    """A survey token for one response at ``site`` (GET /api/v1/survey-token), as a QR
+    scan or an API client gets it."""
+    response = client.get("/api/v1/survey-token",
+                          query_string={"site": site, "questionnaire": questionnaire})
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()["token"]

@@ -45,6 +45,7 @@ PUBLIC = {
     "api.get_questionnaire": "public questionnaire definition",
     "api.list_sites": "public site list for the survey app (no responses)",
     "api.submit_response": "citizens submit responses",
+    "api.survey_token": "a survey token for one response at a public site (no data)",
 }
 PUBLIC_PREFIXES = {"/s/": "the citizen questionnaire flow"}
 # Token-authenticated APIs ignore the session: a logged-in official is 401 there (no data);

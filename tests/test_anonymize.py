@@ -168,7 +168,9 @@ def test_generated_luhn_valid_cards_are_always_scrubbed(body, sep, before, after
     number = luhn_complete("6" + body)
     grouped = sep.join(number[i:i + 4] for i in range(0, len(number), 4))
     out = scrub_text(f"{before}{grouped}{after}")
-    assert out == f"{before}[{'id' if resident_id_valid(number) else 'bank_card'}]{after}"
+    # an ID number is never written in groups; in one run a valid one is tagged as an ID
+    kind = "id" if sep == "" and resident_id_valid(number) else "bank_card"
+    assert out == f"{before}[{kind}]{after}"
 
 
 def test_the_demo_comments_without_personal_data_are_unchanged():

@@ -1,5 +1,6 @@
 """The JSON API: public reads (questionnaires, sites) and POST /api/v1/responses
-(201 new, 200 replay, 409 conflict, 422 listing every bad field)."""
+(201 new, 200 replay, 409 conflict, 422 listing every bad field), each submission with a
+survey token from GET /api/v1/survey-token (tests/test_integrity_web.py tests the tokens)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import func, select
 
 from survey.core.db import get_session
 from survey.core.models import Response
-from tests.helpers import just_now
+from tests.helpers import just_now, survey_token
 from tests.test_respond import sites  # noqa: F401  (fixture)
 
 HOSPITAL_ANSWERS: dict[str, Any] = {
@@ -29,13 +30,22 @@ HOSPITAL_ANSWERS: dict[str, Any] = {
 STARTED, SUBMITTED = just_now()
 
 
-def body(site: str, **changes: Any) -> dict[str, Any]:
+def body(site: str, token: str | None = None, **changes: Any) -> dict[str, Any]:
+    """A healthcare submission at ``site`` (with ``token`` as its ``survey_token``)."""
     out = {"client_uuid": "3f2b1c9e-8d4a-4e0f-9a51-0c6f2d7e8b13", "questionnaire": "healthcare",
            "version": 1, "site": site, "answers": dict(HOSPITAL_ANSWERS),
            "consent_version": "2026-01", "channel": "web",
            "started_at": STARTED, "submitted_at": SUBMITTED}
+    if token is not None:
+        out["survey_token"] = token
     out.update(changes)
     return out
+
+
+def signed(client: Any, site: str, **changes: Any) -> dict[str, Any]:
+    """:func:`body` with a fresh survey token for its site and questionnaire."""
+    return body(site, survey_token(client, site, changes.get("questionnaire", "healthcare")),
+                **changes)
 
 
 def stored_count(app: Any) -> int:
@@ -47,7 +57,7 @@ def stored_count(app: Any) -> int:
 
 
 def test_a_new_response_is_201_with_its_id(app, client, sites):  # noqa: F811
-    response = client.post("/api/v1/responses", json=body(sites["hospital"]))
+    response = client.post("/api/v1/responses", json=signed(client, sites["hospital"]))
     assert response.status_code == 201
     data = response.get_json()
     assert isinstance(data["id"], int) and data["status"] == "valid"
@@ -57,23 +67,24 @@ def test_a_new_response_is_201_with_its_id(app, client, sites):  # noqa: F811
 
 
 def test_the_same_body_again_is_200_with_the_same_id(app, client, sites):  # noqa: F811
-    first = client.post("/api/v1/responses", json=body(sites["hospital"]))
-    again = client.post("/api/v1/responses", json=body(sites["hospital"]))
+    b = signed(client, sites["hospital"])
+    first = client.post("/api/v1/responses", json=b)
+    again = client.post("/api/v1/responses", json=b)
     assert (first.status_code, again.status_code) == (201, 200)
     assert again.get_json() == first.get_json()
     assert stored_count(app) == 1
 
 
 def test_a_replay_without_timestamps_is_also_recognised(app, client, sites):  # noqa: F811
-    b = body(sites["hospital"], submitted_at=None)
+    b = signed(client, sites["hospital"], submitted_at=None)
     assert client.post("/api/v1/responses", json=b).status_code == 201
     assert client.post("/api/v1/responses", json=b).status_code == 200
     assert stored_count(app) == 1
 
 
 def test_the_same_client_uuid_with_other_content_is_409(app, client, sites):  # noqa: F811
-    first = client.post("/api/v1/responses", json=body(sites["hospital"]))
-    other = body(sites["hospital"])
+    first = client.post("/api/v1/responses", json=signed(client, sites["hospital"]))
+    other = signed(client, sites["hospital"])
     other["answers"]["wayfinding"] = 1
     conflict = client.post("/api/v1/responses", json=other)
     assert conflict.status_code == 409
@@ -110,6 +121,8 @@ def test_an_invalid_submission_is_422_listing_every_bad_field(app, client, sites
 
 
 def test_a_site_of_the_wrong_kind_and_an_unknown_questionnaire_are_422(client, sites):  # noqa: F811
+    # No token can exist for these (the token endpoint refuses them too); the submission's
+    # own errors come first: 422, not 403.
     wrong_kind = client.post("/api/v1/responses", json=body(sites["dealer"]))
     assert wrong_kind.status_code == 422
     assert "dealer" in wrong_kind.get_json()["errors"]["site"]
@@ -130,7 +143,8 @@ def test_a_body_that_is_not_a_json_object_is_422(client, raw, content_type):
 
 def test_the_api_needs_no_csrf_token_and_no_cookie(app, sites):  # noqa: F811
     fresh = app.test_client(use_cookies=False)
-    assert fresh.post("/api/v1/responses", json=body(sites["hospital"])).status_code == 201
+    submission = signed(fresh, sites["hospital"])
+    assert fresh.post("/api/v1/responses", json=submission).status_code == 201
 
 
 # --------------------------------------------------------------------------- reads
@@ -231,6 +245,9 @@ def test_a_client_builds_a_valid_submission_from_the_definition_alone(app, clien
                   "answers": answers_from_definition(definition),
                   "consent_version": definition["consent_version"], "channel": "web",
                   "started_at": just_now()[0], "submitted_at": just_now()[1]}
+    token = client.get("/api/v1/survey-token",
+                       query_string={"site": site, "questionnaire": qid}).get_json()
+    submission["survey_token"] = token["token"]
     response = client.post("/api/v1/responses", json=submission)
     assert response.status_code == 201, response.get_json()
 

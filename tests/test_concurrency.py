@@ -1,5 +1,6 @@
-"""20 simultaneous submissions of the same ``client_uuid`` against a running server store
-exactly one response (one 201, nineteen 200, the same id everywhere).
+"""20 simultaneous submissions of the same ``client_uuid`` (the same body, with the same
+survey token) against a running server store exactly one response (one 201, nineteen 200,
+the same id everywhere).
 
 Runs on PostgreSQL (the production database; skipped, with the reason, only when
 ``MANYI_TEST_DATABASE_URL`` is unset) and on SQLite.
@@ -74,7 +75,10 @@ def test_twenty_simultaneous_submissions_of_one_client_uuid_store_one_row(server
     with server_app.app_context():
         site = get_session().scalar(select(Site.code).where(Site.kind == "hospital"))
     assert site is not None
-    payload = body(site)
+    with urllib.request.urlopen(f"{server_url}/api/v1/survey-token?site={site}"
+                                "&questionnaire=healthcare", timeout=60) as response:
+        token = json.loads(response.read())["token"]
+    payload = body(site, token)
     barrier = threading.Barrier(THREADS)
     results: list[tuple[int, dict[str, Any]]] = []
     lock = threading.Lock()

@@ -15,7 +15,7 @@ from survey.core.db import get_session
 from survey.core.models import City, Response, Site
 from survey.core.waves import previous_wave, wave_bounds, wave_of
 from survey.dashboard import estimates
-from tests.helpers import setup_demo
+from tests.helpers import setup_demo, survey_token
 from tests.test_api import HOSPITAL_ANSWERS, body
 from tests.test_respond import sites  # noqa: F401  (fixture)
 
@@ -52,7 +52,8 @@ def _index(app: Any, wave: str) -> tuple[float, int]:
 
 def _post(client: Any, site: str, **changes: Any) -> Any:
     return client.post("/api/v1/responses",
-                       json=body(site, client_uuid=str(uuid.uuid4()), **changes))
+                       json=body(site, survey_token(client, site), client_uuid=str(uuid.uuid4()),
+                                 **changes))
 
 
 @pytest.fixture

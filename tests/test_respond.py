@@ -170,19 +170,23 @@ def test_agreeing_keeps_answers_server_side_and_only_a_token_in_the_cookie(app, 
     url = agree(client, "healthcare", sites["hospital"])
     assert url.endswith("/s/healthcare/p/1")
     [draft] = draft_rows(app)
-    assert draft.answers == {} and draft.consent_version == "2026-01"
+    assert drafts.answers_of(draft) == {} and draft.consent_version == "2026-01"
+    token = drafts.survey_token(draft)  # the survey token stays server-side too
+    assert token
     cookie = client.get_cookie("session")
     assert cookie is not None
     payload = app.session_interface.get_signing_serializer(app).loads(cookie.value)
     assert payload["drafts"] == {"healthcare": draft.id}
     assert set(payload) <= {"drafts", "csrf_token", "lang", "_fresh"}
+    assert token not in repr(payload)
     # After answering, the cookie still holds only the token.
     html = client.get(url).text
     client.post(url, data=form_data(html, {"age_band": "45_59"}))
     payload = app.session_interface.get_signing_serializer(app).loads(
         client.get_cookie("session").value)  # type: ignore[union-attr]
     assert "45_59" not in repr(payload)
-    assert draft_rows(app)[0].answers == {"age_band": "45_59"}
+    assert drafts.answers_of(draft_rows(app)[0]) == {"age_band": "45_59"}
+    assert drafts.survey_token(draft_rows(app)[0]) == token
 
 
 def test_agreeing_without_the_csrf_token_is_refused(app, client, sites):

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from survey.core.db import get_session
 from survey.core.models import Answer, Response, Score
-from tests.helpers import just_now
+from tests.helpers import just_now, survey_token
 from tests.test_respond import site_for, sites, walk  # noqa: F401  (sites is a fixture)
 
 
@@ -233,10 +233,12 @@ def test_a_full_response_through_the_api_stores_the_hand_computed_scores(
     case = CASES[qid]
     q = app.extensions["manyi.questionnaires"][qid]
     client_uuid = str(uuid.uuid4())
+    site = site_for(app, sites, qid)
     body = {"client_uuid": client_uuid, "questionnaire": qid, "version": q.version,
-            "site": site_for(app, sites, qid), "answers": case["answers"],
+            "site": site, "answers": case["answers"],
             "consent_version": q.consent_version, "channel": "web",
-            "started_at": just_now()[0], "submitted_at": just_now()[1]}
+            "started_at": just_now()[0], "submitted_at": just_now()[1],
+            "survey_token": survey_token(client, site, qid)}
     response = client.post("/api/v1/responses", json=body)
     assert response.status_code == 201, response.get_json()
     _check_stored(app, client_uuid, None, case, "web")

@@ -12,10 +12,13 @@ from sqlalchemy.orm import joinedload
 
 from survey.core.db import get_session
 from survey.core.models import Site
-from survey.core.places import site_refs
-from survey.core.responses.ingest import Conflict, SubmissionInvalid, prepare, store
+from survey.core.places import site_by_code, site_refs
+from survey.core.responses.ingest import Conflict, SubmissionInvalid, prepare
+from survey.core.security import client_hash
 from survey.core.web import json_errors
 from survey.extensions import csrf, limiter
+from survey.integrity import service as integrity
+from survey.integrity.tokens import TokenRefused
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -60,23 +63,62 @@ def list_sites() -> ResponseReturnValue:
     ])
 
 
+@bp.get("/survey-token")
+@limiter.limit("30 per minute")
+def survey_token() -> ResponseReturnValue:
+    """A survey token for one response at ``site`` to ``questionnaire``: 200 ``{token,
+    expires_at}``, 404 unknown site or questionnaire, 422 missing parameter or a site where
+    the questionnaire is not asked."""
+    site_code, qid = request.args.get("site", ""), request.args.get("questionnaire", "")
+    missing = {name: "required" for name, value in (("site", site_code),
+                                                    ("questionnaire", qid)) if not value}
+    if missing:
+        return jsonify({"error": "invalid", "errors": missing}), 422
+    q = questionnaires().get(qid)
+    if q is None:
+        return jsonify({"error": "not found", "errors": {
+            "questionnaire": f"unknown questionnaire {qid!r}"}}), 404
+    site = site_by_code(get_session(), site_code)
+    if site is None:
+        return jsonify({"error": "not found", "errors": {
+            "site": f"unknown site {site_code!r}"}}), 404
+    if site.kind not in q.site_kinds:
+        return jsonify({"error": "invalid", "errors": {
+            "site": f"site {site.code} is a {site.kind}; {q.id} is asked at "
+                    f"{', '.join(q.site_kinds)}"}}), 422
+    token, expires_at = integrity.issue_token(_policy(), site.code, q.id)
+    return jsonify({"token": token, "expires_at": expires_at.isoformat()})
+
+
+def _policy() -> integrity.Policy:
+    return integrity.Policy.from_config(current_app.config)
+
+
 @bp.post("/responses")
 @limiter.limit("120 per minute")
 def submit_response() -> ResponseReturnValue:
-    """Store one response. 201 new, 200 replay of the same body, 409 same ``client_uuid``
-    with other content, 422 invalid (every bad field listed)."""
+    """Store one response. 201 new, 200 replay of the same body, 403 no valid survey
+    token, 409 same ``client_uuid`` with other content, 422 invalid (every bad field
+    listed), 429 the client's daily limit at the site reached."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         return jsonify({"error": "invalid", "errors": {
             "body": "must be a JSON object (Content-Type: application/json)"}}), 422
     session = get_session()
+    token = body.pop("survey_token", None)
     site_code = body.get("site")
     sites = site_refs(session, {site_code}) if isinstance(site_code, str) else {}
     try:
         prepared = prepare(questionnaires(), body, sites)
-        response, created = store(session, prepared)
+        response, created = integrity.submit(session, prepared, token,
+                                             client_hash=client_hash(), policy=_policy())
     except SubmissionInvalid as exc:
         return jsonify({"error": "invalid", "errors": exc.errors}), 422
+    except TokenRefused as exc:
+        return jsonify({"error": "survey token", "reason": exc.reason,
+                        "message": exc.message}), 403
+    except integrity.DailyCapReached as exc:
+        return jsonify({"error": "daily limit", "limit": exc.limit, "message": str(exc)}), 429
     except Conflict as exc:
         return jsonify({"error": "conflict", "id": exc.response_id, "message": str(exc)}), 409
     return jsonify({"id": response.id, "client_uuid": response.client_uuid,

@@ -18,6 +18,7 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
+    after_this_request,
     current_app,
     render_template,
     request,
@@ -27,9 +28,10 @@ from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, select
+from werkzeug.wrappers import Response as BaseResponse
 
 from survey.core import audit
-from survey.core.db import get_session
+from survey.core.db import engine_of, get_session
 from survey.core.i18n import localized, localized_name
 from survey.core.models import City, District, ResponseStatus, Role, Site
 from survey.core.models import Response as ResponseRow
@@ -46,6 +48,7 @@ from survey.dashboard.tables import (
     estimate_headers,
     fmt,
 )
+from survey.integrity import review as integrity_review
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
@@ -74,15 +77,24 @@ def _city(code: str) -> City:
 
 
 def _audit(page: str, city_id: int | None, **detail: Any) -> None:
-    session = get_session()
+    """Audit this page view once its response is built, on a connection of its own: a
+    locked database drops the entry (with a log line) instead of failing the read."""
     args = {k: v for k, v in request.args.items() if k != "lang"}
-    audit.record(session, "view_city", actor=current_user.email, user_id=current_user.id,
-                 city_id=city_id, page=page, filters=args, **detail)
-    session.commit()
+    actor, user_id = current_user.email, current_user.id
+    engine = engine_of(current_app)
+    timeout = current_app.config["READ_AUDIT_TIMEOUT_MS"]
+
+    @after_this_request
+    def _write(response: BaseResponse) -> BaseResponse:
+        audit.record_read(engine, "view_city", actor=actor, user_id=user_id,
+                          city_id=city_id, lock_timeout_ms=timeout, page=page,
+                          filters=args, **detail)
+        return response
 
 
 def _url(**changes: Any) -> str:
-    args = request.args.to_dict()
+    # dict[str, Any]: splatted into url_for, whose keyword options (_external...) aren't str.
+    args: dict[str, Any] = request.args.to_dict()
     for key, value in changes.items():
         if value is None:
             args.pop(key, None)
@@ -176,6 +188,13 @@ def league_chart(table_name: str, title: str, rows: list[tuple[str, estimates.Ce
     return chart(table, figure, "" if labels else _("No unit has enough responses."))
 
 
+def _ranked_estimate(cell: estimates.Cell) -> float:
+    """The estimate of a cell that :func:`estimates.versus` called "better" or "worse"."""
+    # Impossible: versus() returns "better"/"worse" only for a cell with a value.
+    assert cell.value is not None
+    return cell.value.estimate
+
+
 def kpi_dict(kpi: estimates.Kpi | None, previous: estimates.Kpi | None) -> dict[str, Any]:
     settings = _settings()
     index = kpi.index if kpi else estimates.empty_cell(settings)
@@ -260,10 +279,13 @@ def city_overview(city: str) -> ResponseReturnValue:
     _audit("overview", c.id, wave=wave)
     return _respond(all_charts, f"{c.code}-{wave}", lambda: render_template(
         "dashboard/city.html", city=c, rows=rows, wave=wave, previous=prev, choices=choices,
-        filters=filters, charts=all_charts, **_page_context()))
+        filters=filters, charts=all_charts, held_titles=integrity_review.CHECK_TITLES,
+        held=integrity_review.held_back(session, c.id, qs, [wave]) if wave else {},
+        **_page_context()))
 
 
-def _kept_args() -> dict[str, str]:
+def _kept_args() -> dict[str, Any]:
+    """The query string minus format/table, as url_for keywords (str values)."""
     return {k: v for k, v in request.args.items() if k not in ("format", "table") and v}
 
 
@@ -330,7 +352,9 @@ def questionnaire(city: str, questionnaire: str) -> ResponseReturnValue:
     return _respond(charts_, f"{c.code}-{q.id}-{wave}", lambda: render_template(
         "dashboard/questionnaire.html", city=c, q=q, title=localized(q.title), wave=wave,
         choices=choices, filters=filters, charts=charts_, others=others,
-        kept=_kept_args(), **ctx, **_page_context()))
+        kept=_kept_args(), held_titles=integrity_review.CHECK_TITLES,
+        held=integrity_review.held_back(session, c.id, [q.id], [wave]).get((q.id, wave))
+        if wave else None, **ctx, **_page_context()))
 
 
 def _trend_chart(waves: list[str], trend: Mapping[tuple, estimates.Kpi]) -> Chart:
@@ -446,9 +470,9 @@ def all_cities() -> ResponseReturnValue:
         marked = [(sites[k], cell, estimates.versus(cell, bench)) for k, cell in by_site.items()
                   if k in sites]
         red = sorted((m for m in marked if m[2] == "better"),
-                     key=lambda m: -m[1].value.estimate)  # type: ignore[union-attr]
+                     key=lambda m: -_ranked_estimate(m[1]))
         black = sorted((m for m in marked if m[2] == "worse"),
-                       key=lambda m: m[1].value.estimate)  # type: ignore[union-attr]
+                       key=lambda m: _ranked_estimate(m[1]))
         for table_name, title, items in (("red", _("Red list: significantly best sites"), red),
                                          ("black", _("Black list: significantly worst sites"),
                                           black)):

@@ -8,7 +8,9 @@ The flow works without JavaScript, one page per section::
     GET/POST /s/<qid>/p/<n>      page n (1 = age, stops under-14s; then sections; then
                                  the other demographics); Back / Next
     GET  /s/<qid>/review         the answers, with links to change them, and Submit
-    POST /s/<qid>/submit         prepare + store (idempotent by client_uuid), draft deleted
+    POST /s/<qid>/submit         prepare + survey.integrity.service.submit (the survey
+                                 token issued at "I agree", the client's daily cap,
+                                 screening; idempotent by client_uuid), draft deleted
     GET  /s/<qid>/done/<receipt> the receipt code, nothing else
     GET  /s/<qid>/stopped        polite stop for respondents under 14 (nothing stored)
 
@@ -44,11 +46,15 @@ from survey.core.db import get_session
 from survey.core.i18n import current_lang
 from survey.core.models import Draft, Site
 from survey.core.models import Response as StoredResponse
+from survey.core.origin import external_url
 from survey.core.places import site_by_code
 from survey.core.questionnaires import UNDER_14, Item, Questionnaire
-from survey.core.responses.ingest import Conflict, SiteRef, SubmissionInvalid, prepare, store
+from survey.core.responses.ingest import Conflict, SiteRef, SubmissionInvalid, prepare
 from survey.core.responses.scoring import validate_answers
+from survey.core.security import client_hash
 from survey.extensions import csrf, limiter
+from survey.integrity import service as integrity
+from survey.integrity import tokens
 from survey.respond import drafts
 from survey.respond.forms import (
     AGE_ITEM,
@@ -96,7 +102,7 @@ def index() -> ResponseReturnValue:
 
 
 def survey_url_for_site(site_code: str, questionnaire: str) -> str:
-    return url_for("respond.start", qid=questionnaire, site=site_code, _external=True)
+    return external_url("respond.start", qid=questionnaire, site=site_code)
 
 
 def _questionnaires_at(site: Site) -> list[Questionnaire]:
@@ -126,7 +132,7 @@ def site_qr(code: str) -> Response:
     if not qs:
         abort(404)
     target = (survey_url_for_site(site.code, qs[0].id) if len(qs) == 1
-              else url_for("respond.site_landing", code=site.code, _external=True))
+              else external_url("respond.site_landing", code=site.code))
     qr = segno.make(target, error="m")
     buf = io.BytesIO()
     if request.args.get("format") == "png":
@@ -225,14 +231,18 @@ def start(qid: str) -> ResponseReturnValue:
     form = ConsentForm()
     db = get_session()
     existing = _current_draft(q)
+    policy = integrity.Policy.from_config(current_app.config)
     if request.method == "POST" and form.validate():
         if existing is not None:
             drafts.discard(db, existing)
-        draft = drafts.create(db, q, site.id)
+        token, _expires = integrity.issue_token(policy, site.code, q.id)
+        draft = drafts.create(db, q, site.id, survey_token=token)
         _remember_draft(q.id, draft.id)
         return redirect(url_for("respond.page", qid=q.id, n=1))
     resume_url = (_resume_url(q, existing)
-                  if existing is not None and existing.site_id == site.id else None)
+                  if existing is not None and existing.site_id == site.id
+                  and tokens.usable(policy.secret, drafts.survey_token(existing),
+                                    lifetime=policy.token_lifetime) else None)
     expired = request.method == "POST"  # the form did not validate: CSRF token too old
     return render_template("respond/start.html", q=q, site=site, form=form, consent=consent,
                            resume_url=resume_url, expired=expired), 400 if expired else 200
@@ -240,7 +250,7 @@ def start(qid: str) -> ResponseReturnValue:
 
 def _resume_url(q: Questionnaire, draft: Draft) -> str:
     """The first page still missing an answer, or the review page."""
-    answers = visible_answers(q, dict(draft.answers or {}))
+    answers = visible_answers(q, drafts.answers_of(draft))
     if answers.get(AGE_ITEM) in (None, UNDER_14):
         return url_for("respond.page", qid=q.id, n=1)
     where = page_of_item(q)
@@ -260,7 +270,7 @@ def page(qid: str, n: int) -> ResponseReturnValue:
     draft = _current_draft(q)
     if draft is None:
         return _expired(q)
-    answers: dict[str, Any] = dict(draft.answers or {})
+    answers: dict[str, Any] = drafts.answers_of(draft)
     if n > 1 and answers.get(AGE_ITEM) in (None, UNDER_14):
         return redirect(url_for("respond.page", qid=q.id, n=1))
     this = all_pages[n - 1]
@@ -328,7 +338,7 @@ def review(qid: str) -> ResponseReturnValue:
     draft = _current_draft(q)
     if draft is None:
         return _expired(q)
-    answers = visible_answers(q, dict(draft.answers or {}))
+    answers = visible_answers(q, drafts.answers_of(draft))
     if answers.get(AGE_ITEM) in (None, UNDER_14):
         return redirect(url_for("respond.page", qid=q.id, n=1))
     return _render_review(q, draft, answers)
@@ -371,7 +381,7 @@ def submit(qid: str) -> BaseResponse | tuple[str, int]:
     draft = _current_draft(q)
     if draft is None:
         return _expired(q)
-    answers = visible_answers(q, dict(draft.answers or {}))
+    answers = visible_answers(q, drafts.answers_of(draft))
     if not valid_form or client_uuid != draft.client_uuid:
         return _render_review(q, draft, answers, status=400)
     payload = {
@@ -383,15 +393,28 @@ def submit(qid: str) -> BaseResponse | tuple[str, int]:
     site = draft.site
     try:
         prepared = prepare({q.id: q}, payload, {site.code: SiteRef.of(site)})
-        response, _created = store(db, prepared)
+        response, _created = integrity.submit(
+            db, prepared, drafts.survey_token(draft), client_hash=client_hash(),
+            policy=integrity.Policy.from_config(current_app.config))
     except SubmissionInvalid:
         return _render_review(q, draft, answers, status=422)
+    except tokens.TokenRefused as exc:
+        # This draft can never be submitted (e.g. its survey token expired): start again.
+        drafts.discard(db, draft)
+        _remember_draft(q.id, None)
+        return render_template("integrity/refused.html", q=q, reason=exc.reason,
+                               start_url=url_for("respond.start", qid=q.id,
+                                                 site=site.code)), 403
+    except integrity.DailyCapReached as exc:
+        return render_template("integrity/capped.html", q=q, limit=exc.limit), 429
     except Conflict:
         # The same client_uuid was stored with other answers (the draft was changed in
         # another tab after a submit): the respondent's submission is the stored one.
-        response = db.scalar(select(StoredResponse).where(
+        existing = db.scalar(select(StoredResponse).where(
             StoredResponse.client_uuid == draft.client_uuid))
-        assert response is not None
+        # Impossible: Conflict is raised only for a client_uuid already stored.
+        assert existing is not None
+        response = existing
     receipt = response.receipt_code
     drafts.discard(db, draft)
     _remember_draft(q.id, None)

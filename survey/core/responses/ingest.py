@@ -84,6 +84,14 @@ class Conflict(ValueError):
         super().__init__(f"client_uuid {client_uuid} was already used for different content")
 
 
+class TokenUsed(ValueError):
+    """The survey token was already used by another stored response (one per token)."""
+
+    def __init__(self, survey_token: str) -> None:
+        self.survey_token = survey_token
+        super().__init__("the survey token was already used for another response")
+
+
 @dataclass(frozen=True)
 class SiteRef:
     """What a response needs to know about its site (no ORM object, so batches stay light)."""
@@ -339,23 +347,27 @@ def _score_rows(response_id: int, scores: Mapping[str, float | None]) -> list[di
 
 def store(session: Session, p: Prepared, *, status: str = ResponseStatus.valid.value,
           agency_id: int | None = None, batch_id: int | None = None,
-          interviewer: str | None = None, weight: float = 1.0) -> tuple[Response, bool]:
+          interviewer: str | None = None, weight: float = 1.0,
+          status_reason: str | None = None, survey_token: str | None = None,
+          client_hash: str | None = None) -> tuple[Response, bool]:
     """Store ``p`` with its answers and scores in one transaction.
 
     Returns ``(response, created)``; ``created`` is False for a replay of the same
-    submission. Raises :class:`Conflict` when the ``client_uuid`` holds other content.
-    Commits.
+    submission. Raises :class:`Conflict` when the ``client_uuid`` holds other content and
+    :class:`TokenUsed` when another response holds ``survey_token`` (web responses: the
+    id of their survey token and the client hash, :mod:`survey.integrity`). Commits.
     """
     existing = _existing(session, p)
     if existing is not None:
         return existing, False
     qv_id = questionnaire_version_id(session, p.questionnaire)
+    row = _response_row(p, qv_id, status=status, agency_id=agency_id, batch_id=batch_id,
+                        interviewer=interviewer, weight=weight)
+    row.update(status_reason=status_reason, survey_token=survey_token,
+               client_hash=client_hash)
     try:
-        response_id = session.execute(
-            insert(Response).returning(Response.id),
-            [_response_row(p, qv_id, status=status, agency_id=agency_id, batch_id=batch_id,
-                           interviewer=interviewer, weight=weight)],
-        ).scalar_one()
+        response_id = session.execute(insert(Response).returning(Response.id),
+                                      [row]).scalar_one()
         if p.answers:
             session.execute(insert(Answer), _answer_rows(response_id, p.answers))
         score_rows = _score_rows(response_id, p.scores)
@@ -366,6 +378,9 @@ def store(session: Session, p: Prepared, *, status: str = ResponseStatus.valid.v
         session.rollback()
         existing = _existing(session, p)
         if existing is None:
+            if survey_token is not None and session.scalar(select(Response.id).where(
+                    Response.survey_token == survey_token)) is not None:
+                raise TokenUsed(survey_token) from None
             raise
         return existing, False
     return session.get_one(Response, response_id), True
