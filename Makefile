@@ -37,6 +37,7 @@ run: install instance/secret_key
 	@# with a shared one (MANYI_RATELIMIT_STORAGE_URI=redis://...), else one process.
 	MANYI_SECRET_KEY="$$(cat instance/secret_key)" $(BIN)/gunicorn \
 		--workers $$([ -n "$$MANYI_RATELIMIT_STORAGE_URI" ] && echo 2 || echo 1) --threads 8 \
+		--no-control-socket \
 		--bind $(HOST):$(PORT) --access-logfile - --access-logformat '"%(m)s %(U)s" %(s)s %(b)s %(M)sms' \
 		'survey:create_app()'
 

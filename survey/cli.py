@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import OperationalError
 
+from survey.config import ConfigError
 from survey.core.db import DatabaseConfigError
 from survey.core.migrate import upgrade
 from survey.core.questionnaires import QuestionnaireError
@@ -49,6 +50,9 @@ def main() -> None:
         cli.main(standalone_mode=True)
     except DatabaseConfigError as exc:
         click.echo(f"manyi: {exc}", err=True)
+        sys.exit(2)
+    except ConfigError as exc:
+        click.echo(f"manyi: configuration error: {exc}", err=True)
         sys.exit(2)
     except QuestionnaireError as exc:
         click.echo(f"manyi: questionnaire error: {exc}", err=True)

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -32,6 +33,14 @@ MIGRATIONS_DIR = _data_dir("migrations")
 _IN_CHECKOUT = (REPO_ROOT / "pyproject.toml").is_file()
 INSTANCE_DIR = Path(os.environ.get("MANYI_INSTANCE_DIR")
                     or (REPO_ROOT if _IN_CHECKOUT else Path.cwd()) / "instance")
+
+
+DEVELOPMENT_BASE_URL = "http://127.0.0.1:5000"
+ENVIRONMENTS = ("development", "production")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names the variable and what it needs."""
 
 
 def _default_database_url() -> str:
@@ -73,6 +82,46 @@ class Config:
     # how many responses one client (hashed address) may complete at one site in 24 h.
     SURVEY_TOKEN_MINUTES: int = 120
     MAX_RESPONSES_PER_CLIENT_SITE_DAY: int = 5
+    # Deployment (survey.core.origin): ``production`` requires BASE_URL, the one origin
+    # every absolute link and QR code uses; the request's Host must be BASE_URL's host or
+    # one of TRUSTED_HOSTS (400 otherwise). HTTPS turns on HSTS and Secure cookies.
+    ENV: str = "development"
+    BASE_URL: str = ""
+    TRUSTED_HOSTS: tuple[str, ...] = ()
+    HTTPS: bool = False
+
+    def __post_init__(self) -> None:
+        if self.ENV not in ENVIRONMENTS:
+            raise ConfigError(f"MANYI_ENV must be one of {', '.join(ENVIRONMENTS)}, "
+                              f"not {self.ENV!r}")
+        if not self.BASE_URL:
+            if self.ENV == "production":
+                raise ConfigError("MANYI_BASE_URL is required when MANYI_ENV=production "
+                                  "(the public origin, e.g. https://manyi.example.cn)")
+            self.BASE_URL = DEVELOPMENT_BASE_URL
+        self.BASE_URL = self.BASE_URL.rstrip("/")
+        parts = urlsplit(self.BASE_URL)
+        if (parts.scheme not in ("http", "https") or not parts.hostname or parts.path
+                or parts.query or parts.fragment or parts.username or parts.password):
+            raise ConfigError(f"MANYI_BASE_URL must be an origin like "
+                              f"https://manyi.example.cn (scheme, host, optional port, no "
+                              f"path), not {self.BASE_URL!r}")
+
+    @property
+    def base_host(self) -> str:
+        """BASE_URL's host name, without the port."""
+        return urlsplit(self.BASE_URL).hostname or ""
+    # Database failure semantics (docs/decisions.md): a statement waits at most this long
+    # for a lock (SQLite busy timeout, PostgreSQL lock_timeout) or for a PostgreSQL
+    # connection, then the request answers 503 with Retry-After. The statement timeout
+    # (PostgreSQL only, 0 = none) is generous: exports stream for minutes, but fetch in
+    # chunks, each its own statement.
+    DATABASE_TIMEOUT_SECONDS: int = 5
+    DATABASE_STATEMENT_TIMEOUT_SECONDS: int = 300
+    RETRY_AFTER_SECONDS: int = 5
+    # A page view's audit row is written on its own connection after the page is built;
+    # it waits at most this long for a lock, then is dropped with a log line.
+    READ_AUDIT_TIMEOUT_MS: int = 500
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Config:
@@ -88,7 +137,7 @@ class Config:
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif f.type in ("int", int):
                 values[f.name] = int(raw)
-            elif f.name == "LANGUAGES":
+            elif f.name in ("LANGUAGES", "TRUSTED_HOSTS"):
                 values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
             else:
                 values[f.name] = raw

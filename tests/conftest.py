@@ -102,7 +102,8 @@ def db_url(backend: str, migrated_urls: dict[str, str]) -> str:
 @pytest.fixture
 def app_config(db_url: str, tmp_path: Path) -> dict[str, object]:
     return {"DATABASE_URL": db_url, "TESTING": True, "SECRET_KEY": "test-secret",
-            "RATELIMIT_ENABLED": False, "INSTANCE_DIR": str(tmp_path)}
+            "RATELIMIT_ENABLED": False, "INSTANCE_DIR": str(tmp_path),
+            "BASE_URL": "http://localhost"}  # the test client's host
 
 
 @pytest.fixture
