@@ -10,15 +10,22 @@ busy page does not write on every request.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
+from survey.core.db import short_transaction
 from survey.core.models import User, UserSession
 
+log = logging.getLogger(__name__)
+
 TOUCH_EVERY = timedelta(minutes=1)
+TOUCH_LOCK_TIMEOUT_MS = 500
 
 
 def _digest(token: str) -> str:
@@ -42,7 +49,7 @@ def start(session: Session, user: User, *, now: datetime | None = None) -> str:
 def load(session: Session, token: str, *, idle: timedelta, maximum: timedelta,
          now: datetime | None = None) -> User | None:
     """The active user of a live session, or ``None``; ends a session that has timed out
-    (and commits that, and a due ``last_seen_at``)."""
+    (and commits that); writes a due ``last_seen_at`` on its own short transaction."""
     now = now or datetime.now(UTC)
     row = session.scalar(select(UserSession).where(UserSession.token_hash == _digest(token)))
     if row is None or row.ended_at is not None:
@@ -59,9 +66,22 @@ def load(session: Session, token: str, *, idle: timedelta, maximum: timedelta,
     if user is None or not user.active:
         return None
     if now - _aware(row.last_seen_at) >= TOUCH_EVERY:
-        row.last_seen_at = now
-        session.commit()
+        _touch(session, row, now)
     return user
+
+
+def _touch(session: Session, row: UserSession, now: datetime) -> None:
+    """Write ``last_seen_at`` on a short transaction of its own: a locked database delays
+    the page by at most ``TOUCH_LOCK_TIMEOUT_MS`` and leaves the session untouched (a
+    later request touches it) instead of failing a read."""
+    try:
+        with short_transaction(session.get_bind().engine, TOUCH_LOCK_TIMEOUT_MS) as conn:
+            conn.execute(update(UserSession).where(UserSession.id == row.id)
+                         .values(last_seen_at=now))
+    except OperationalError:
+        log.warning("session last_seen_at not written: database unavailable")
+        return
+    set_committed_value(row, "last_seen_at", now)
 
 
 def _end(row: UserSession, now: datetime, reason: str) -> None:

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from flask import Flask, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
+
+DEFAULT_TIMEOUT_SECONDS = 5.0
+"""Lock and connect timeout of :func:`make_engine` (the web app uses
+``Config.DATABASE_TIMEOUT_SECONDS``)."""
 
 
 class DatabaseConfigError(RuntimeError):
@@ -24,11 +30,18 @@ def _redact(url: str) -> str:
         return "<unparseable URL>"
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, timeout: float = DEFAULT_TIMEOUT_SECONDS,
+                statement_timeout: float = 0) -> Engine:
     """Create an engine for ``url`` or raise :class:`DatabaseConfigError` saying why.
 
-    SQLite files get their parent directory created, foreign keys enforced and WAL
-    journalling (many readers, one writer).
+    SQLite files get their parent directory created, foreign keys enforced, WAL
+    journalling (many readers, one writer) and ``synchronous=FULL`` (an acknowledged
+    commit survives a power loss). ``timeout`` bounds how long a statement waits for a
+    lock (SQLite busy timeout; PostgreSQL ``lock_timeout``) and, on PostgreSQL, for a
+    connection (``connect_timeout``); ``statement_timeout`` (seconds, 0 = none) bounds
+    any single PostgreSQL statement. Lost PostgreSQL connections are replaced
+    (``pool_pre_ping``). A timeout raises ``sqlalchemy.exc.OperationalError``, which the
+    web app answers with a 503 (:mod:`survey.core.web`).
     """
     try:
         parsed = make_url(url)
@@ -44,13 +57,18 @@ def make_engine(url: str) -> Engine:
             f"MANYI_DATABASE_URL uses unsupported database '{backend}' "
             "(supported: sqlite, postgresql+psycopg)"
         )
-    kwargs: dict[str, object] = {}
+    kwargs: dict[str, object] = {"hide_parameters": True}  # no SQL values in logs or errors
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs["connect_args"] = {"timeout": 30}
+        kwargs["connect_args"] = {"timeout": timeout}
     else:
         kwargs["pool_pre_ping"] = True
+        options = f"-c lock_timeout={round(timeout * 1000)}"
+        if statement_timeout > 0:
+            options += f" -c statement_timeout={round(statement_timeout * 1000)}"
+        kwargs["connect_args"] = {"connect_timeout": max(1, round(timeout)),
+                                  "options": options}
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
     try:
@@ -73,12 +91,37 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA synchronous=FULL")
     cur.close()
 
 
+@contextmanager
+def short_transaction(engine: Engine, lock_timeout_ms: int) -> Iterator[Connection]:
+    """A connection of its own (not the request's session) in a transaction that commits
+    when the block ends, whose statements wait at most ``lock_timeout_ms`` for a lock:
+    for bookkeeping writes (read audits, session touches) that must never hold up or fail
+    the page they belong to. A lock timeout raises ``OperationalError``."""
+    ms = int(lock_timeout_ms)
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            previous = conn.exec_driver_sql("PRAGMA busy_timeout").scalar()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {ms}")
+            try:
+                yield conn
+                conn.commit()
+            finally:
+                conn.rollback()
+                conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(previous or 0)}")
+        else:
+            conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+            yield conn
+            conn.commit()
+
+
 def init_app(app: Flask) -> None:
-    engine = make_engine(app.config["DATABASE_URL"])
+    engine = make_engine(app.config["DATABASE_URL"],
+                         timeout=app.config["DATABASE_TIMEOUT_SECONDS"],
+                         statement_timeout=app.config["DATABASE_STATEMENT_TIMEOUT_SECONDS"])
     app.extensions["manyi.engine"] = engine
     app.extensions["manyi.sessionmaker"] = sessionmaker(engine, expire_on_commit=False)
 
