@@ -30,11 +30,12 @@ run: install instance/secret_key
 	$(BIN)/manyi demo --if-empty --cities $(DEMO_CITIES) --responses $(DEMO_RESPONSES) --seed 1
 	@echo
 	@echo "manyi is serving on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
-	@echo "Demo logins (random passwords) are in instance/demo-credentials.txt:"
-	@cat instance/demo-credentials.txt
+	@echo "Demo logins: the accounts and their random passwords are in instance/demo-credentials.txt"
+	@echo "(mode 600; passwords are never printed to the terminal or a log)"
 	@echo
 	@# Login throttling counts in the rate limiter's store: several worker processes only
 	@# with a shared one (MANYI_RATELIMIT_STORAGE_URI=redis://...), else one process.
+	MANYI_BASE_URL="$${MANYI_BASE_URL:-http://$(HOST):$(PORT)}" \
 	MANYI_SECRET_KEY="$$(cat instance/secret_key)" $(BIN)/gunicorn \
 		--workers $$([ -n "$$MANYI_RATELIMIT_STORAGE_URI" ] && echo 2 || echo 1) --threads 8 \
 		--no-control-socket \
