@@ -122,6 +122,12 @@ class Config:
     # A page view's audit row is written on its own connection after the page is built;
     # it waits at most this long for a lock, then is dropped with a log line.
     READ_AUDIT_TIMEOUT_MS: int = 500
+    # Request bodies (survey.core.jsonbody, docs/api.md): a JSON API body over
+    # MAX_JSON_BYTES is refused with 413; no request body at all may exceed
+    # MAX_CONTENT_LENGTH (Flask's own limit, above the agency upload's 20 MB file limit,
+    # survey.agency.batches.MAX_BYTES, plus room for the multipart envelope).
+    MAX_JSON_BYTES: int = 1024 * 1024
+    MAX_CONTENT_LENGTH: int = 21 * 1024 * 1024
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Config:

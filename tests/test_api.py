@@ -4,6 +4,7 @@ survey token from GET /api/v1/survey-token (tests/test_integrity_web.py tests th
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -133,12 +134,17 @@ def test_a_site_of_the_wrong_kind_and_an_unknown_questionnaire_are_422(client, s
 
 @pytest.mark.parametrize("raw, content_type", [
     (b"not json", "application/json"), (b"[1, 2]", "application/json"),
-    (b'{"a": 1}', "text/plain"),
 ])
 def test_a_body_that_is_not_a_json_object_is_422(client, raw, content_type):
     response = client.post("/api/v1/responses", data=raw, content_type=content_type)
     assert response.status_code == 422
     assert "body" in response.get_json()["errors"]
+
+
+def test_a_body_not_sent_as_json_is_415(client):
+    response = client.post("/api/v1/responses", data=b'{"a": 1}', content_type="text/plain")
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in response.get_json()["error"]
 
 
 def test_the_api_needs_no_csrf_token_and_no_cookie(app, sites):  # noqa: F811
@@ -259,7 +265,11 @@ def test_the_openapi_file_describes_every_api_route(app):
 
     spec = yaml.safe_load((Path(__file__).parent.parent / "docs" / "openapi.yaml").read_text())
     documented = {(path, method) for path, ops in spec["paths"].items() for method in ops}
-    routes = {(rule.rule.removeprefix("/api/v1").replace("<qid>", "{id}"), method.lower())
-              for rule in app.url_map.iter_rules() if rule.endpoint.startswith("api.")
+    routes = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}",
+                      rule.rule.removeprefix("/api/v1").replace("<qid>", "{id}")),
+               method.lower())
+              for rule in app.url_map.iter_rules()
+              if rule.endpoint.startswith(("api.", "agency_api."))
               for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert ("/agency/batches/{batch_id}", "get") in routes
     assert documented == routes

@@ -15,8 +15,9 @@ header is not counted). Import semantics (docs/agencies.md):
   unknown column, over one of the limits ``MAX_*`` below, a city the agency does not
   serve) refuses the whole file: :class:`BatchFileError` (:class:`LimitExceeded` for a
   limit), nothing stored;
-* a bad row is not stored and is listed in ``Batch.row_errors`` as ``{row, column,
-  reason}``; the batch's valid rows are stored (``pending``) in the same transaction;
+* a bad row (also one with a NUL character in any cell) is not stored and is listed in
+  ``Batch.row_errors`` as ``{row, column, reason}``; the batch's valid rows are stored
+  (``pending``) in the same transaction;
 * a row whose ``client_uuid`` is already stored with the same content is skipped
   (``n_skipped``: it was uploaded before); with other content it is a row error;
 * the same file again (same sha256, same agency) returns the existing batch.
@@ -641,6 +642,16 @@ def row_payload(row: Sequence[str], cols: Columns,
     return payload, errors
 
 
+NUL_REASON = "contains a NUL character (\\x00); remove it"
+
+
+def nul_cells(row: Sequence[str], header: Sequence[str]) -> list[str]:
+    """The columns (header name, else ``column <n>``) of ``row``'s cells that hold a NUL
+    character: such a row is a row error, never stored."""
+    return [header[j] if j < len(header) and header[j] else f"column {j + 1}"
+            for j, cell in enumerate(row) if "\x00" in cell]
+
+
 def _column_of(key: str) -> str:
     """The column a ``prepare`` error key refers to (``answers.x`` → ``x``)."""
     return key.removeprefix("answers.")
@@ -670,6 +681,10 @@ def _parse_rows(session: Session, table: Table, cols: Columns,
     seen: dict[str, int] = {}
     for number, row in enumerate(table.rows, start=1):
         if not any(row):
+            continue
+        nul = nul_cells(row, table.header)
+        if nul:  # nothing of the row reaches a query: PostgreSQL text cannot hold NUL
+            out.errors.extend({"row": number, "column": c, "reason": NUL_REASON} for c in nul)
             continue
         payload, errors = row_payload(row, cols, questionnaires)
         if len(row) > len(table.header):  # rows keep no trailing empty cell beyond it
@@ -759,7 +774,8 @@ def import_batch(session: Session, questionnaires: Mapping[str, Questionnaire], 
     cols = header[0]
     if not any(any(r) for r in table.rows):
         raise BatchFileError("file: a header but no data rows")
-    sites = site_refs(session, {r[cols.fields["site"]] for r in table.rows})
+    sites = site_refs(session, {code for r in table.rows
+                                if "\x00" not in (code := r[cols.fields["site"]])})
     served = served_city_ids(session, agency.id)
     if city_code:
         city = session.scalar(select(City).where(City.code == city_code))

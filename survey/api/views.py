@@ -11,6 +11,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
 from survey.core.db import get_session
+from survey.core.jsonbody import BodyRefused, read_json_object
 from survey.core.models import Site
 from survey.core.places import site_by_code, site_refs
 from survey.core.responses.ingest import Conflict, SubmissionInvalid, prepare
@@ -98,12 +99,14 @@ def _policy() -> integrity.Policy:
 @limiter.limit("120 per minute")
 def submit_response() -> ResponseReturnValue:
     """Store one response. 201 new, 200 replay of the same body, 403 no valid survey
-    token, 409 same ``client_uuid`` with other content, 422 invalid (every bad field
-    listed), 429 the client's daily limit at the site reached."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        return jsonify({"error": "invalid", "errors": {
-            "body": "must be a JSON object (Content-Type: application/json)"}}), 422
+    token, 409 same ``client_uuid`` with other content, 413 body over ``MAX_JSON_BYTES``,
+    415 not JSON, 422 invalid (every bad field listed; also a body that is not UTF-8, not
+    JSON, nested too deep or holding a NUL or lone surrogate: :mod:`survey.core.jsonbody`),
+    429 the client's daily limit at the site reached."""
+    try:
+        body = read_json_object(request, current_app.config["MAX_JSON_BYTES"])
+    except BodyRefused as exc:
+        return jsonify(exc.payload), exc.status
     session = get_session()
     token = body.pop("survey_token", None)
     site_code = body.get("site")

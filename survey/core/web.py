@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
-from survey.core import hygiene
+from survey.core import hygiene, safelog
 
 CSP = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; "
@@ -153,8 +153,10 @@ def _other_error(exc: HTTPException) -> ResponseReturnValue:
 
 
 def init_app(app: Flask) -> None:
-    """Security headers on every response, the HTML error page for every error code and
-    503 + ``Retry-After`` when the database is unavailable."""
+    """Security headers on every response, the HTML error page for every error code (JSON
+    under ``/api/``), 503 + ``Retry-After`` when the database is unavailable, NUL characters
+    refused first (:mod:`survey.core.hygiene`) and database messages kept out of the log
+    (:mod:`survey.core.safelog`)."""
     app.after_request(security_headers)
     app.after_request(_retry_after)
     for code in ERROR_PAGES:
@@ -165,6 +167,7 @@ def init_app(app: Flask) -> None:
         app.register_error_handler(code, _other_error)
     # First of all request hooks: no NUL character reaches a view, a hook or a query.
     app.before_request_funcs.setdefault(None, []).insert(0, hygiene.reject_nul)
+    app.logger.addFilter(safelog.RedactDatabaseErrors())  # no SQL values in the log
 
 
 def json_errors(blueprint: Blueprint, messages: dict[int, str] | None = None) -> None:
