@@ -16,7 +16,7 @@ from survey.core.models import Site
 from survey.core.places import site_by_code, site_refs
 from survey.core.responses.ingest import Conflict, SubmissionInvalid, prepare
 from survey.core.security import client_hash
-from survey.core.web import json_errors
+from survey.core.web import UNAVAILABLE_MESSAGE, json_errors
 from survey.extensions import csrf, limiter
 from survey.integrity import service as integrity
 from survey.integrity.tokens import TokenRefused
@@ -131,7 +131,7 @@ def submit_response() -> ResponseReturnValue:
 
 @bp.errorhandler(OperationalError)
 def _database_unavailable(_exc: Exception) -> ResponseReturnValue:
-    return jsonify({"error": "database unavailable, nothing was stored; retry later"}), 503
+    return jsonify({"error": UNAVAILABLE_MESSAGE}), 503
 
 
 json_errors(bp)

@@ -29,7 +29,10 @@ OTHER_API_ERRORS = (401, 413, 415)
 """Codes with no HTML page of their own that are JSON under ``/api/`` too."""
 
 
-UNAVAILABLE_MESSAGE = "database unavailable, nothing was stored; retry later"
+# Not "nothing was stored": a connection can fail after a commit (the load benchmark saw
+# it); a client that resends the same submission gets the stored one back (200).
+UNAVAILABLE_MESSAGE = ("database unavailable; retry later (resending the same submission "
+                       "is safe: a stored one answers 200)")
 
 # The 503 and last-resort 500 pages are constants: rendering a template would run the
 # context processors, and Flask-Login's loads the user from the database that just failed.
@@ -50,9 +53,9 @@ _STATIC_PAGE = """<!doctype html>
 """
 UNAVAILABLE_PAGE = _STATIC_PAGE.format(
     code=503,
-    zh="数据库暂时不可用，本次提交的内容未被保存。请稍后重试。",
-    en="The database is unavailable at the moment: nothing was stored. "
-       "Please try again in a few seconds.")
+    zh="数据库暂时不可用，请过几秒钟再试。重新提交同一份问卷不会重复计入。",
+    en="The database is unavailable at the moment. Please try again in a few seconds; "
+       "sending the same answers again never counts them twice.")
 SERVER_ERROR_PAGE = _STATIC_PAGE.format(
     code=500,
     zh="服务器出错了。请稍后重试。",
