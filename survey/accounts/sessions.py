@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from survey.core.db import short_transaction
-from survey.core.models import User, UserSession
+from survey.core.models import User, UserSession, as_utc
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,6 @@ TOUCH_LOCK_TIMEOUT_MS = 500
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def start(session: Session, user: User, *, now: datetime | None = None) -> str:
@@ -54,18 +50,18 @@ def load(session: Session, token: str, *, idle: timedelta, maximum: timedelta,
     row = session.scalar(select(UserSession).where(UserSession.token_hash == _digest(token)))
     if row is None or row.ended_at is not None:
         return None
-    if now - _aware(row.last_seen_at) > idle:
+    if now - as_utc(row.last_seen_at) > idle:
         _end(row, now, "idle")
         session.commit()
         return None
-    if now - _aware(row.created_at) > maximum:
+    if now - as_utc(row.created_at) > maximum:
         _end(row, now, "expired")
         session.commit()
         return None
     user = session.get(User, row.user_id)
     if user is None or not user.active:
         return None
-    if now - _aware(row.last_seen_at) >= TOUCH_EVERY:
+    if now - as_utc(row.last_seen_at) >= TOUCH_EVERY:
         _touch(session, row, now)
     return user
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from survey.core import audit
-from survey.core.models import Agency, AgencyToken
+from survey.core.models import Agency, AgencyToken, as_utc
 
 PREFIX = "manyi_"
 SHOWN = 12
@@ -31,10 +31,6 @@ class TokenError(ValueError):
 
 def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def create(session: Session, agency: Agency, *, actor: str, label: str = "",
@@ -67,9 +63,9 @@ def authenticate(session: Session, raw: str, *, now: datetime | None = None,
     row = session.scalar(select(AgencyToken).where(AgencyToken.token_hash == _digest(raw)))
     if row is None or row.revoked_at is not None:
         return None
-    if row.expires_at is not None and _aware(row.expires_at) <= now:
+    if row.expires_at is not None and as_utc(row.expires_at) <= now:
         return None
-    if row.last_used_at is None or now - _aware(row.last_used_at) >= TOUCH_EVERY:
+    if row.last_used_at is None or now - as_utc(row.last_used_at) >= TOUCH_EVERY:
         row.last_used_at = now
         session.commit()
     return row
@@ -98,6 +94,6 @@ def state(row: AgencyToken, now: datetime | None = None) -> str:
     now = now or datetime.now(UTC)
     if row.revoked_at is not None:
         return "revoked"
-    if row.expires_at is not None and _aware(row.expires_at) <= now:
+    if row.expires_at is not None and as_utc(row.expires_at) <= now:
         return "expired"
     return "active"

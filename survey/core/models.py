@@ -30,6 +30,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored timestamp as an aware UTC datetime: ours are stored in UTC, and SQLite
+    hands ``DateTime(timezone=True)`` columns back naive."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(
         naming_convention={

@@ -48,7 +48,7 @@ from sqlalchemy import null, select, update
 from sqlalchemy.orm import Session
 
 from survey.agency import screening
-from survey.core.models import Answer, Channel, Response, ResponseStatus, Site
+from survey.core.models import Answer, Channel, Response, ResponseStatus, Site, as_utc
 from survey.core.questionnaires import Questionnaire
 from survey.core.responses.codes import NA_EXPORT, encode_items, layout
 from survey.core.responses.ingest import Prepared
@@ -173,13 +173,8 @@ def _straightlining(q: Questionnaire, cells: Sequence[str],
 # --------------------------------------------------------------------------- stored rows
 
 
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; ours are stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _epoch(moment: datetime | None) -> float:
-    return _aware(moment).timestamp() if moment is not None else math.nan
+    return as_utc(moment).timestamp() if moment is not None else math.nan
 
 
 @dataclass

@@ -21,7 +21,6 @@ The session cookie holds only draft tokens (``session["drafts"]``); answers live
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
 from typing import Any
 
 import segno
@@ -44,7 +43,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from survey.core.db import get_session
 from survey.core.i18n import current_lang
-from survey.core.models import Draft, Site
+from survey.core.models import Draft, Site, as_utc
 from survey.core.models import Response as StoredResponse
 from survey.core.origin import external_url
 from survey.core.places import site_by_code
@@ -388,7 +387,7 @@ def submit(qid: str) -> BaseResponse | tuple[str, int]:
         "client_uuid": draft.client_uuid, "questionnaire": q.id, "version": draft.version,
         "site": draft.site.code, "answers": answers,
         "consent_version": draft.consent_version, "channel": "web",
-        "started_at": _aware(draft.started_at),
+        "started_at": as_utc(draft.started_at),
     }
     site = draft.site
     try:
@@ -419,11 +418,6 @@ def submit(qid: str) -> BaseResponse | tuple[str, int]:
     drafts.discard(db, draft)
     _remember_draft(q.id, None)
     return redirect(url_for("respond.done", qid=q.id, receipt=receipt))
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; ours are stored in UTC."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _stored_response(q: Questionnaire, client_uuid: str) -> StoredResponse | None:
