@@ -12,7 +12,6 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import abort, current_app, request
 from flask_login import current_user
-from zxcvbn import zxcvbn
 
 from survey.core.models import City, Role, User
 
@@ -31,6 +30,8 @@ def password_problem(password: str, user_inputs: Sequence[str] = ()) -> str | No
     words)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"must be at least {MIN_PASSWORD_LENGTH} characters"
+    from zxcvbn import zxcvbn  # ~14 MB of word lists: loaded when a password is set, not per worker
+
     words = [w for x in user_inputs for w in (x, *x.split("@")[:1]) if w]
     result = zxcvbn(password[:100], user_inputs=words)
     if result["score"] < MIN_PASSWORD_SCORE:
