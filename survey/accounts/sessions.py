@@ -9,7 +9,6 @@ busy page does not write on every request.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
@@ -21,6 +20,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from survey.core.db import short_transaction
 from survey.core.models import User, UserSession, as_utc
+from survey.core.security import token_digest
 
 log = logging.getLogger(__name__)
 
@@ -28,15 +28,12 @@ TOUCH_EVERY = timedelta(minutes=1)
 TOUCH_LOCK_TIMEOUT_MS = 500
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
 
 def start(session: Session, user: User, *, now: datetime | None = None) -> str:
     """Open a session for ``user``; returns the token for the cookie. Does not commit."""
     now = now or datetime.now(UTC)
     token = secrets.token_urlsafe(32)
-    session.add(UserSession(token_hash=_digest(token), user_id=user.id, created_at=now,
+    session.add(UserSession(token_hash=token_digest(token), user_id=user.id, created_at=now,
                             last_seen_at=now))
     session.flush()
     return token
@@ -47,7 +44,7 @@ def load(session: Session, token: str, *, idle: timedelta, maximum: timedelta,
     """The active user of a live session, or ``None``; ends a session that has timed out
     (and commits that); writes a due ``last_seen_at`` on its own short transaction."""
     now = now or datetime.now(UTC)
-    row = session.scalar(select(UserSession).where(UserSession.token_hash == _digest(token)))
+    row = session.scalar(select(UserSession).where(UserSession.token_hash == token_digest(token)))
     if row is None or row.ended_at is not None:
         return None
     if now - as_utc(row.last_seen_at) > idle:
@@ -87,7 +84,7 @@ def _end(row: UserSession, now: datetime, reason: str) -> None:
 def end(session: Session, token: str, reason: str) -> None:
     """End one session (logout). Does not commit."""
     session.execute(update(UserSession)
-                    .where(UserSession.token_hash == _digest(token),
+                    .where(UserSession.token_hash == token_digest(token),
                            UserSession.ended_at.is_(None))
                     .values(ended_at=datetime.now(UTC), end_reason=reason))
 
@@ -100,9 +97,3 @@ def end_all(session: Session, user_id: int, reason: str) -> int:
                                     UserSession.ended_at.is_(None))
                              .values(ended_at=datetime.now(UTC), end_reason=reason))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def live_count(session: Session, user_id: int) -> int:
-    """Sessions of a user not yet ended (timeouts are applied when they are next used)."""
-    return len(list(session.scalars(select(UserSession.id).where(
-        UserSession.user_id == user_id, UserSession.ended_at.is_(None)))))

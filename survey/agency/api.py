@@ -29,7 +29,6 @@ from survey.core import audit
 from survey.core.db import get_session
 from survey.core.models import Agency, AgencyToken, Batch
 from survey.core.security import client_hash
-from survey.core.web import json_errors
 from survey.extensions import csrf, limiter
 
 bp = Blueprint("agency_api", __name__, url_prefix="/api/v1/agency")
@@ -155,5 +154,3 @@ def get_scorecard() -> ResponseReturnValue:
     session = get_session()
     return jsonify(acceptance.scorecard(session, session.get_one(Agency, token.agency_id)))
 
-
-json_errors(bp)

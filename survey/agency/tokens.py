@@ -9,7 +9,6 @@ passwords are accepted by no API.
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from survey.core import audit
 from survey.core.models import Agency, AgencyToken, as_utc
+from survey.core.security import token_digest
 
 PREFIX = "manyi_"
 SHOWN = 12
@@ -29,9 +29,6 @@ class TokenError(ValueError):
     """A token request that cannot be done (the message says why)."""
 
 
-def _digest(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
-
 
 def create(session: Session, agency: Agency, *, actor: str, label: str = "",
            expires_days: int | None = None, now: datetime | None = None,
@@ -42,7 +39,7 @@ def create(session: Session, agency: Agency, *, actor: str, label: str = "",
         raise TokenError(f"expires: must be at least 1 day, got {expires_days}")
     now = now or datetime.now(UTC)
     raw = PREFIX + secrets.token_urlsafe(32)
-    row = AgencyToken(agency_id=agency.id, token_hash=_digest(raw), prefix=raw[:SHOWN],
+    row = AgencyToken(agency_id=agency.id, token_hash=token_digest(raw), prefix=raw[:SHOWN],
                       label=label[:100], created_by=actor[:254], created_at=now,
                       expires_at=now + timedelta(days=expires_days) if expires_days else None)
     session.add(row)
@@ -60,7 +57,7 @@ def authenticate(session: Session, raw: str, *, now: datetime | None = None,
     if not raw.startswith(PREFIX) or len(raw) > 200:
         return None
     now = now or datetime.now(UTC)
-    row = session.scalar(select(AgencyToken).where(AgencyToken.token_hash == _digest(raw)))
+    row = session.scalar(select(AgencyToken).where(AgencyToken.token_hash == token_digest(raw)))
     if row is None or row.revoked_at is not None:
         return None
     if row.expires_at is not None and as_utc(row.expires_at) <= now:

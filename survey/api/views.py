@@ -7,7 +7,6 @@ from typing import Any
 from flask import Blueprint, abort, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import joinedload
 
 from survey.core.db import get_session
@@ -16,7 +15,6 @@ from survey.core.models import Site
 from survey.core.places import site_by_code, site_refs
 from survey.core.responses.ingest import Conflict, SubmissionInvalid, prepare
 from survey.core.security import client_hash
-from survey.core.web import UNAVAILABLE_MESSAGE, json_errors
 from survey.extensions import csrf, limiter
 from survey.integrity import service as integrity
 from survey.integrity.tokens import TokenRefused
@@ -128,10 +126,3 @@ def submit_response() -> ResponseReturnValue:
                     "receipt": response.receipt_code, "status": response.status}), (
         201 if created else 200)
 
-
-@bp.errorhandler(OperationalError)
-def _database_unavailable(_exc: Exception) -> ResponseReturnValue:
-    return jsonify({"error": UNAVAILABLE_MESSAGE}), 503
-
-
-json_errors(bp)

@@ -63,6 +63,12 @@ def verify_password(password_hash: str | None, password: str) -> bool:
     return ok and password_hash is not None
 
 
+def token_digest(token: str) -> str:
+    """What is stored of a high-entropy bearer secret (a session or API token): its sha256.
+    A fast hash is right here — the token has 256 random bits — and keeps checking cheap."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 def client_hash(address: str | None = None) -> str:
     """A salted, truncated hash of the client's address (16 hex digits): enough to count
     one client's attempts, not enough to recover the address. The salt is derived from the

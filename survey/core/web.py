@@ -1,12 +1,12 @@
-"""Web helpers every feature shares: security headers (CSP), HTML error pages, JSON
-errors for API blueprints and the 503 answer when the database is unavailable. No views
-of its own."""
+"""Web helpers every feature shares: security headers (CSP), HTML error pages (JSON under
+``/api/``, :mod:`survey.core.hygiene`) and the 503 answer when the database is
+unavailable. No views of its own."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import Blueprint, Flask, current_app, g, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask.typing import ResponseReturnValue
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -24,7 +24,6 @@ CSP_INLINE_STYLES = CSP.replace("style-src 'self'", "style-src 'self' 'unsafe-in
 """Only for the endpoints a feature lists in ``app.config["CSP_INLINE_STYLE_ENDPOINTS"]``
 (the dashboard's chart pages: Plotly injects ``<style>`` elements, docs/decisions.md)."""
 ERROR_PAGES = (400, 403, 404, 405, 429, 500)
-JSON_ERRORS = {404: "not found", 405: "method not allowed", 429: "too many requests"}
 OTHER_API_ERRORS = (401, 413, 415)
 """Codes with no HTML page of their own that are JSON under ``/api/`` too."""
 
@@ -103,14 +102,6 @@ def _unavailable(exc: Exception) -> ResponseReturnValue:
     return response
 
 
-def _retry_after(response: Response) -> Response:
-    """Every 503 (also a blueprint's own handler's) tells the client when to retry."""
-    if response.status_code == 503:
-        response.headers.setdefault("Retry-After",
-                                    str(current_app.config.get("RETRY_AFTER_SECONDS", 5)))
-    return response
-
-
 def _server_error(exc: Exception) -> ResponseReturnValue:
     """The 500 page; the static one when the page itself cannot be rendered (the database
     behind the logged-in user is gone) or the error came from the database."""
@@ -161,7 +152,6 @@ def init_app(app: Flask) -> None:
     refused first (:mod:`survey.core.hygiene`) and database messages kept out of the log
     (:mod:`survey.core.safelog`)."""
     app.after_request(security_headers)
-    app.after_request(_retry_after)
     for code in ERROR_PAGES:
         app.register_error_handler(code, _server_error if code == 500 else _error_page(code))
     app.register_error_handler(DBAPIError, _unavailable)
@@ -171,14 +161,3 @@ def init_app(app: Flask) -> None:
     # First of all request hooks: no NUL character reaches a view, a hook or a query.
     app.before_request_funcs.setdefault(None, []).insert(0, hygiene.reject_nul)
     app.logger.addFilter(safelog.RedactDatabaseErrors())  # no SQL values in the log
-
-
-def json_errors(blueprint: Blueprint, messages: dict[int, str] | None = None) -> None:
-    """Answer HTTP errors on ``blueprint`` with ``{"error": message}`` JSON instead of the
-    HTML error page (API clients parse the body)."""
-    for code, message in {**JSON_ERRORS, **(messages or {})}.items():
-        def handler(_exc: Exception, code: int = code,
-                    message: str = message) -> ResponseReturnValue:
-            return jsonify({"error": message}), code
-
-        blueprint.register_error_handler(code, handler)
