@@ -9,8 +9,18 @@ Example
 """
 
 from analysis.bootstrap import BootstrapResult, bootstrap
-from analysis.design import PsuTotals, psu_totals, stratified_variance
+from analysis.design import (
+    PsuTotals,
+    domain_df,
+    psu_totals,
+    stratified_covariance,
+    stratified_variance,
+)
 from analysis.estimators import (
+    TOTAL,
+    DomainCovariance,
+    contrast,
+    covariance_from_psu_totals,
     difference,
     mean,
     mean_from_psu_totals,
@@ -36,14 +46,19 @@ from analysis.indices import (
     satisfaction_rate,
     weighted_index,
 )
-from analysis.results import Difference, Estimate
+from analysis.quantiles import quantile
+from analysis.results import NO_DF, ZERO_SE, Difference, Estimate
 from analysis.weighting import RakeResult, kish_effective_n, poststratify, rake, trim_weights
 
 __all__ = [
+    "NO_DF",
     "SAATY_RANDOM_INDEX",
+    "TOTAL",
+    "ZERO_SE",
     "AhpResult",
     "BootstrapResult",
     "Difference",
+    "DomainCovariance",
     "EntropyResult",
     "Estimate",
     "ImportancePerformance",
@@ -52,7 +67,10 @@ __all__ = [
     "ahp_weights",
     "bootstrap",
     "cronbach_alpha",
+    "contrast",
+    "covariance_from_psu_totals",
     "difference",
+    "domain_df",
     "dimension_index",
     "entropy_weights",
     "importance_performance",
@@ -65,10 +83,12 @@ __all__ = [
     "proportion",
     "proportion_from_psu_totals",
     "psu_totals",
+    "quantile",
     "rake",
     "ratio",
     "rescale",
     "satisfaction_rate",
+    "stratified_covariance",
     "stratified_variance",
     "total",
     "total_from_psu_totals",

@@ -187,29 +187,15 @@ def collapse_single_psu_strata(totals: PsuTotals) -> PsuTotals:
     return replace(totals, stratum=stratum)
 
 
-def stratified_variance(
-    z: NDArray[np.float64], design: DesignSummary, single_psu: SinglePsu = "error"
-) -> NDArray[np.float64]:
-    """Variance of Σ z from per-PSU totals ``z`` (P,) or (P, D): the one formula of the package.
-
-    ``v = Σ_h (1 − f_h) n_h/(n_h − 1) Σ_i (z_hi − z̄_h)²``. A stratum with one PSU:
-    ``"error"`` raises ``ValueError`` naming it; ``"certainty"`` contributes zero
-    (R ``survey.lonely.psu = "certainty"``); ``"center"`` uses ``(z_h1 − z̄)²`` with z̄ the
-    mean PSU total over the whole design (R ``"adjust"``).
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from analysis.design import PsuTotals, summarize_design, stratified_variance
-    >>> t = PsuTotals(stratum=np.zeros(3), sum_wy=np.ones(3), sum_w=np.ones(3), n=np.ones(3))
-    >>> stratified_variance(np.array([1.0, 2.0, 6.0]), summarize_design(t)).item()
-    21.0
-    """
+def _centred(
+    z: NDArray[np.float64], design: DesignSummary, single_psu: SinglePsu
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """PSU totals ``z`` (P, K) centred at their stratum mean, in stratum order, and the factor
+    ``(1 − f_h) n_h/(n_h − 1)`` of each (reordered) PSU: ``v = Σ factor · dev dev'``."""
     if single_psu not in SINGLE_PSU_CHOICES:
         raise ValueError(f"`single_psu` must be one of {SINGLE_PSU_CHOICES}, got {single_psu!r}")
     if single_psu == "collapse":  # strata already collapsed: what is left is one pooled PSU
         single_psu = "center"
-    columns = z[:, None] if z.ndim == 1 else z
     counts = design.psus_per_stratum
     singletons = np.flatnonzero(counts == 1)
     if singletons.size and single_psu == "error":
@@ -219,18 +205,84 @@ def stratified_variance(
         )
     order = np.argsort(design.stratum_code, kind="stable")
     starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    ordered = columns[order]
+    ordered = z[order]
     means = np.add.reduceat(ordered, starts, axis=0) / counts[:, None]
     deviations = ordered - np.repeat(means, counts, axis=0)
-    squares = np.add.reduceat(deviations * deviations, starts, axis=0)
     scale = np.where(counts > 1, counts / np.maximum(counts - 1, 1), 0.0)
     if singletons.size and single_psu == "center":
-        grand_mean = columns.sum(axis=0) / columns.shape[0]
-        centred = ordered[starts[singletons]] - grand_mean
-        squares[singletons] = centred * centred
+        grand_mean = z.sum(axis=0) / z.shape[0]
+        deviations[starts[singletons]] = ordered[starts[singletons]] - grand_mean
         scale[singletons] = 1.0
-    variance = ((design.fpc_factor * scale)[:, None] * squares).sum(axis=0)
+    return deviations, np.repeat(design.fpc_factor * scale, counts)
+
+
+def stratified_variance(
+    z: NDArray[np.float64], design: DesignSummary, single_psu: SinglePsu = "error"
+) -> NDArray[np.float64]:
+    """Variance of Σ z from per-PSU totals ``z`` (P,) or (P, D): the one formula of the package.
+
+    ``v = Σ_h (1 − f_h) n_h/(n_h − 1) Σ_i (z_hi − z̄_h)²``. A stratum with one PSU:
+    ``"error"`` raises ``ValueError`` naming it; ``"certainty"`` contributes zero
+    (R ``survey.lonely.psu = "certainty"``); ``"center"`` uses ``(z_h1 − z̄)²`` with z̄ the
+    mean PSU total over the whole design (R ``"adjust"`` for means and ratios; for totals R
+    centres a lonely PSU at 0 instead, Stata ``singleunit(centered)`` at the mean, as here).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from analysis.design import PsuTotals, summarize_design, stratified_variance
+    >>> t = PsuTotals(stratum=np.zeros(3), sum_wy=np.ones(3), sum_w=np.ones(3), n=np.ones(3))
+    >>> stratified_variance(np.array([1.0, 2.0, 6.0]), summarize_design(t)).item()
+    21.0
+    """
+    columns = z[:, None] if z.ndim == 1 else z
+    deviations, factor = _centred(columns, design, single_psu)
+    variance = (factor[:, None] * deviations * deviations).sum(axis=0)
     return variance if z.ndim == 2 else variance[:1].reshape(())
+
+
+def stratified_covariance(
+    z: NDArray[np.float64], design: DesignSummary, single_psu: SinglePsu = "error"
+) -> NDArray[np.float64]:
+    """Covariance matrix (K, K) of the K sums Σ z from per-PSU totals ``z`` (P, K).
+
+    ``V = Σ_h (1 − f_h) n_h/(n_h − 1) Σ_i (z_hi − z̄_h)(z_hi − z̄_h)ᵀ``, the matrix form of
+    :func:`stratified_variance` (whose values are its diagonal), with the same single-PSU
+    rules (R ``svyrecvar``, ``svyby(..., covmat=TRUE)``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = PsuTotals(stratum=np.zeros(3), sum_wy=np.ones(3), sum_w=np.ones(3), n=np.ones(3))
+    >>> z = np.array([[1.0, 1.0], [2.0, 0.0], [6.0, 2.0]])
+    >>> stratified_covariance(z, summarize_design(t)).tolist()
+    [[21.0, 6.0], [6.0, 3.0]]
+    """
+    if z.ndim != 2:
+        raise ValueError("`z` must be 2-D (PSU × estimate)")
+    deviations, factor = _centred(z, design, single_psu)
+    return (deviations * factor[:, None]).T @ deviations
+
+
+def domain_df(present: NDArray[np.bool_], design: DesignSummary) -> NDArray[np.int64]:
+    """Degrees of freedom of each domain column: PSUs where the domain has respondents minus
+    the strata containing them (R ``degf(subset(design, …))``; Korn & Graubard 1999 §5.2).
+
+    ``present`` is (P, D), True where the PSU has a respondent of the domain.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> t = PsuTotals(stratum=np.array([1, 1, 2, 2]), sum_wy=np.ones(4), sum_w=np.ones(4),
+    ...               n=np.ones(4))
+    >>> present = np.array([[True, True], [True, False], [True, False], [False, False]])
+    >>> domain_df(present, summarize_design(t)).tolist()
+    [1, 0]
+    """
+    psus = present.sum(axis=0)
+    by_stratum = np.zeros((design.stratum_labels.size, present.shape[1]), dtype=bool)
+    np.logical_or.at(by_stratum, design.stratum_code, present)
+    return (psus - by_stratum.sum(axis=0)).astype(np.int64)
 
 
 def psu_totals(

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
+
+NO_DF = "no degrees of freedom: the estimate rests on one PSU per stratum"
+ZERO_SE = "standard error is 0: no variation between PSUs to measure uncertainty"
 
 
 @dataclass(frozen=True)
@@ -16,11 +20,15 @@ class Estimate:
     standard_error : Taylor-linearised standard error (square root of the variance).
     ci_low, ci_high : confidence interval at ``confidence_level``.
     confidence_level : e.g. 0.95.
-    df : design degrees of freedom, #PSU − #strata (n − 1 without clusters or strata).
+    df : degrees of freedom of the interval: by default the domain's, #PSU containing the
+        domain − #strata containing it (R ``degf(subset(design, …))``); with ``df="design"``
+        the whole design's #PSU − #strata (n − 1 without clusters or strata).
     n : number of respondents (rows with a positive weight) in the (domain) estimate.
     n_effective : ``n / design_effect``.
     design_effect : variance under the design / variance under simple random sampling with
         replacement of the same ``n`` (R ``svymean(..., deff = "replace")``); NaN if undefined.
+    note : why there is no interval (``ci_low``/``ci_high`` NaN), e.g. :data:`NO_DF`;
+        ``None`` when the interval exists. An interval is never of zero width.
     """
 
     estimate: float
@@ -32,6 +40,12 @@ class Estimate:
     n: int
     n_effective: float
     design_effect: float
+    note: str | None = None
+
+    @property
+    def has_interval(self) -> bool:
+        """True when both interval limits are finite (and so of positive width)."""
+        return math.isfinite(self.ci_low) and math.isfinite(self.ci_high)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as a plain ``dict`` (for JSON)."""
@@ -40,10 +54,13 @@ class Estimate:
 
 @dataclass(frozen=True)
 class Difference:
-    """Difference ``a − b`` of two estimates from independent samples.
+    """A difference or linear contrast of estimates with its standard error and t test.
 
-    ``standard_error = sqrt(se_a² + se_b²)``; ``df`` by Welch–Satterthwaite;
-    ``statistic = estimate / standard_error``; two-sided ``p_value`` from Student's t.
+    From :func:`analysis.difference` (independent samples: ``sqrt(se_a² + se_b²)``,
+    Welch–Satterthwaite ``df``) or :func:`analysis.contrast` (domains of one sample: the
+    linearised covariance, ``df`` of the PSUs involved). ``statistic = estimate /
+    standard_error``; two-sided ``p_value`` from Student's t. ``note`` says why the interval
+    and test are NaN (no degrees of freedom, standard error 0).
     """
 
     estimate: float
@@ -54,6 +71,12 @@ class Difference:
     df: float
     statistic: float
     p_value: float
+    note: str | None = None
+
+    @property
+    def has_interval(self) -> bool:
+        """True when both interval limits are finite."""
+        return math.isfinite(self.ci_low) and math.isfinite(self.ci_high)
 
     def as_dict(self) -> dict[str, Any]:
         """Return the fields as a plain ``dict`` (for JSON)."""

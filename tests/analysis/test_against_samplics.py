@@ -75,7 +75,7 @@ def design(data):
 def test_mean_matches_samplics(seed):
     data = generated_sample(seed)
     ref = samplics_run(types.PopParam.mean, data["y"], data)
-    ours = analysis.mean(data["y"], **design(data))
+    ours = analysis.mean(data["y"], df="design", **design(data))
     assert_same(
         ours, ref.point_est, ref.stderror, ref.lower_ci, ref.upper_ci, ref.degree_of_freedom
     )
@@ -85,7 +85,7 @@ def test_mean_matches_samplics(seed):
 def test_total_matches_samplics(seed):
     data = generated_sample(seed)
     ref = samplics_run(types.PopParam.total, data["y"], data)
-    ours = analysis.total(data["y"], **design(data))
+    ours = analysis.total(data["y"], df="design", **design(data))
     assert_same(
         ours, ref.point_est, ref.stderror, ref.lower_ci, ref.upper_ci, ref.degree_of_freedom
     )
@@ -95,7 +95,7 @@ def test_total_matches_samplics(seed):
 def test_domain_means_match_samplics(seed):
     data = generated_sample(seed)
     ref = samplics_run(types.PopParam.mean, data["y"], data, domain=data["domains"])
-    ours = analysis.mean(data["y"], by=data["domains"], **design(data))
+    ours = analysis.mean(data["y"], by=data["domains"], df="design", **design(data))
     assert set(ours) == set(ref.point_est)
     for level, e in ours.items():
         assert_same(
@@ -112,7 +112,7 @@ def test_domain_means_match_samplics(seed):
 def test_domain_totals_match_samplics(seed):
     data = generated_sample(seed)
     ref = samplics_run(types.PopParam.total, data["y"], data, domain=data["domains"])
-    ours = analysis.total(data["y"], by=data["domains"], **design(data))
+    ours = analysis.total(data["y"], by=data["domains"], df="design", **design(data))
     for level, e in ours.items():
         assert_same(
             e,
@@ -129,7 +129,8 @@ def test_proportion_logit_matches_samplics(seed):
     data = generated_sample(seed)
     ref = samplics_run(types.PopParam.prop, data["answer"], data)
     for level in (1, 3, 5):
-        ours = analysis.proportion(data["answer"], level, method="logit", **design(data))
+        ours = analysis.proportion(data["answer"], level, method="logit", df="design",
+                                   **design(data))
         assert_same(
             ours,
             ref.point_est[level],
@@ -143,7 +144,7 @@ def test_proportion_logit_matches_samplics(seed):
 def test_domain_proportions_match_samplics():
     data = generated_sample(12)
     ref = samplics_run(types.PopParam.prop, data["answer"], data, domain=data["domains"])
-    ours = analysis.proportion(data["answer"], 4, by=data["domains"], **design(data))
+    ours = analysis.proportion(data["answer"], 4, by=data["domains"], df="design", **design(data))
     for level, e in ours.items():
         assert_same(
             e,
@@ -163,7 +164,8 @@ def test_fpc_matches_samplics():
     factor = {s: 1 - psus_in[s] / population[s] for s in strata}  # samplics takes 1 − f_h
     ref = samplics_run(types.PopParam.mean, data["y"], data, fpc=factor)
     ours = analysis.mean(
-        data["y"], fpc=np.array([population[s] for s in data["strata"]]), **design(data)
+        data["y"], fpc=np.array([population[s] for s in data["strata"]]), df="design",
+        **design(data)
     )
     assert_same(
         ours, ref.point_est, ref.stderror, ref.lower_ci, ref.upper_ci, ref.degree_of_freedom
@@ -174,7 +176,7 @@ def test_unclustered_stratified_matches_samplics():
     data = generated_sample(14)
     est = estimation.TaylorEstimator(types.PopParam.mean)
     est.estimate(y=data["y"], samp_weight=data["weights"], stratum=data["strata"])
-    ours = analysis.mean(data["y"], weights=data["weights"], strata=data["strata"])
+    ours = analysis.mean(data["y"], weights=data["weights"], strata=data["strata"], df="design")
     assert ours.estimate == pytest.approx(est.point_est, rel=REL)
     assert ours.standard_error == pytest.approx(est.stderror, rel=REL)
     assert ours.df == data["y"].size - np.unique(data["strata"]).size

@@ -165,11 +165,12 @@ def test_single_psu_center_uses_grand_mean_of_psu_totals():
     assert e.standard_error == pytest.approx(math.sqrt(loop_variance(z, center=grand)), rel=1e-12)
 
 
-def test_census_with_fpc_has_zero_variance():
+def test_census_with_fpc_has_zero_variance_and_no_zero_width_interval():
     y = np.array([3.0, 5, 8, 1, 4, 4])
     e = analysis.mean(y, strata=[1, 1, 1, 2, 2, 2], fpc=[3, 3, 3, 3, 3, 3])
     assert e.standard_error == 0.0
-    assert e.ci_low == e.ci_high == pytest.approx(y.mean())
+    assert math.isnan(e.ci_low) and math.isnan(e.ci_high) and not e.has_interval
+    assert e.note == analysis.ZERO_SE
 
 
 def test_fpc_smaller_than_sample_is_rejected():
@@ -212,7 +213,8 @@ def test_psu_totals_with_domains_as_2d_arrays():
     result = analysis.mean_from_psu_totals(totals)
     assert set(result) == {"A", "B"}
     assert result["B"].estimate == pytest.approx(15 / 4)
-    assert result["B"].df == 2
+    assert result["B"].df == 1  # 3 PSUs with B respondents in 2 strata
+    assert analysis.mean_from_psu_totals(totals, df="design")["B"].df == 2
 
 
 def test_psu_totals_validates_shapes():
