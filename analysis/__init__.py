@@ -47,13 +47,24 @@ from analysis.indices import (
     weighted_index,
 )
 from analysis.quantiles import quantile
+from analysis.replicates import (
+    ReplicateDesign,
+    hadamard_r,
+    replicate_mean,
+    replicate_proportion,
+    replicate_total,
+    replicate_weights,
+)
 from analysis.results import NO_DF, ZERO_SE, Difference, Estimate
+from analysis.units import UnitComparison, UnitMoments, units_versus_overall
 from analysis.weighting import RakeResult, kish_effective_n, poststratify, rake, trim_weights
 
 __all__ = [
     "NO_DF",
     "SAATY_RANDOM_INDEX",
     "TOTAL",
+    "UnitComparison",
+    "UnitMoments",
     "ZERO_SE",
     "AhpResult",
     "BootstrapResult",
@@ -64,6 +75,7 @@ __all__ = [
     "ImportancePerformance",
     "PsuTotals",
     "RakeResult",
+    "ReplicateDesign",
     "ahp_weights",
     "bootstrap",
     "cronbach_alpha",
@@ -73,6 +85,7 @@ __all__ = [
     "domain_df",
     "dimension_index",
     "entropy_weights",
+    "hadamard_r",
     "importance_performance",
     "kish_effective_n",
     "mean",
@@ -85,6 +98,10 @@ __all__ = [
     "psu_totals",
     "quantile",
     "rake",
+    "replicate_mean",
+    "replicate_proportion",
+    "replicate_total",
+    "replicate_weights",
     "ratio",
     "rescale",
     "satisfaction_rate",
@@ -92,6 +109,7 @@ __all__ = [
     "stratified_variance",
     "total",
     "total_from_psu_totals",
+    "units_versus_overall",
     "trim_weights",
     "weighted_index",
 ]

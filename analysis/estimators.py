@@ -458,7 +458,7 @@ def proportion(
     )
 
 
-def _t_test(
+def t_test(
     estimate: float, se: float, df: float, level: float
 ) -> tuple[float, float, float, float, str | None]:
     """Interval, t statistic and two-sided p-value; NaN (with the reason) when df ≤ 0 or SE 0."""
@@ -511,7 +511,7 @@ def difference(a: Estimate, b: Estimate | float) -> Difference:
     else:
         terms = a_var**2 / a.df + (b_var**2 / b_df if b_var else 0.0)
         df = variance**2 / terms if terms > 0 else math.nan
-    low, high, statistic, p_value, note = _t_test(estimate, se, df, a.confidence_level)
+    low, high, statistic, p_value, note = t_test(estimate, se, df, a.confidence_level)
     return Difference(estimate, se, low, high, a.confidence_level, df, statistic, p_value, note)
 
 
@@ -554,7 +554,7 @@ class DomainCovariance:
         se = math.sqrt(max(variance, 0.0))
         involved = self.present[:, c != 0].any(axis=1)
         df = int(domain_df(involved[:, None], self.design)[0])
-        low, high, statistic, p_value, note = _t_test(estimate, se, df, self.confidence_level)
+        low, high, statistic, p_value, note = t_test(estimate, se, df, self.confidence_level)
         return Difference(estimate, se, low, high, self.confidence_level, float(df), statistic,
                           p_value, note)
 
