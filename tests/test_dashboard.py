@@ -121,33 +121,97 @@ def test_default_wave_is_the_latest_with_data(app, client, demo):
     assert f"<h1>Hangzhou <span class=\"muted\">{WAVE}</span></h1>" in html
 
 
-def test_district_league_and_benchmark_marks(app, client, demo, db_url):
-    rows = fetch(db_url, ROWS_SQL + " AND wave = :w", city="hangzhou", q="healthcare", w=WAVE)
-    all_rows = fetch(db_url, "SELECT overall_score, satisfied, final_weight, district_id, "
-                     "site_id, gender, wave FROM response WHERE questionnaire = 'healthcare' "
-                     "AND status = 'valid' AND wave = :w", w=WAVE)
-    bench = row_mean(all_rows, np.ones(len(all_rows["wave"]), dtype=bool)).estimate
+ALL_SQL = ("SELECT overall_score, satisfied, final_weight, district_id, site_id, gender, wave, "
+           "city_id FROM response WHERE questionnaire = 'healthcare' AND status = 'valid' "
+           "AND wave = :w")
+MARK = {"better": "better", "worse": "worse", "same": "not different",
+        "unknown": "cannot tell (no interval)"}
+
+
+def expected_mark(e: analysis.Estimate, d: analysis.Difference) -> str:
+    if not (e.has_interval and d.has_interval):
+        return MARK["unknown"]
+    if d.p_value < 0.05:
+        return MARK["better" if d.estimate > 0 else "worse"]
+    return MARK["same"]
+
+
+def design_of(rows: dict[str, np.ndarray]) -> dict[str, object]:
+    return {"weights": floats(rows["final_weight"]), "strata": rows["district_id"].astype(int),
+            "clusters": rows["site_id"].astype(int), "single_psu": "collapse"}
+
+
+def test_district_league_marks_come_from_the_contrast_with_the_benchmark(app, client, demo,
+                                                                          db_url):
+    # Each district is a domain of the all-city design, which contains it: the mark is the
+    # t test of analysis.contrast({district: 1, TOTAL: -1}) (R svycontrast on svyby
+    # covmat=TRUE), never the interval-excludes-the-benchmark rule that ignores covariance.
+    all_rows = fetch(db_url, ALL_SQL, w=WAVE)
+    y = floats(all_rows["overall_score"])
+    keep = ~np.isnan(y)
+    districts = all_rows["district_id"].astype(int)
+    domains = analysis.mean(np.nan_to_num(y), by=districts, where=keep, **design_of(all_rows))
     names = {int(i): n for i, n in zip(*fetch(db_url, "SELECT id, name_en FROM district")
                                            .values(), strict=True)}
-    domains = analysis.mean(floats(rows["overall_score"]), weights=floats(rows["final_weight"]),
-                            strata=rows["district_id"].astype(int),
-                            clusters=rows["site_id"].astype(int),
-                            by=rows["district_id"].astype(int), single_psu="collapse")
+    mine = set(fetch(db_url, ROWS_SQL + " AND wave = :w", city="hangzhou", q="healthcare",
+                     w=WAVE)["district_id"].astype(int))
     table = read_csv(client.get(f"/dashboard/hangzhou/healthcare?wave={WAVE}&lang=en"
                                 "&format=csv&table=districts"))
+    assert table[0][6:9] == ["Against benchmark", "Difference from benchmark", "p-value"]
     got = {r[0]: r for r in table[1:]}
-    assert len(got) == len(domains) >= 4
+    assert set(got) == {names[k] for k in mine} and len(got) >= 4
     marks = set()
-    for district_id, e in domains.items():
+    for district_id in mine:
+        e = domains[district_id]
         r = got[names[district_id]]
         if e.n < 10:
-            assert r[1] == "< 10" and r[2] == "suppressed (n < 10)" and r[3] == ""
+            assert r[1] == "< 10" and r[2] == "suppressed (n < 10)" and r[6] == ""
             continue
-        assert close(float(r[2]), e.estimate) and close(float(r[4]), e.ci_high)
-        mark = "better" if e.ci_low > bench else "worse" if e.ci_high < bench else "not different"
-        assert r[6] == mark
-        marks.add(mark)
+        d = analysis.contrast(np.nan_to_num(y), {district_id: 1, analysis.TOTAL: -1},
+                              by=districts, where=keep, **design_of(all_rows))
+        assert close(float(r[2]), e.estimate)
+        assert r[6] == expected_mark(e, d)
+        assert close(float(r[7]), d.estimate)
+        if e.has_interval:
+            assert close(float(r[4]), e.ci_high) and close(float(r[8]), d.p_value)
+        else:  # one site: no interval, empty cells, never better or worse
+            assert r[3] == r[4] == "" and e.df == 0
+        marks.add(r[6])
     assert marks
+
+
+def test_one_site_district_has_no_interval_and_no_mark(app, client, demo, db_url):
+    # The case: a district with one site got SE 0 and [55.067, 55.067], and was then
+    # called better or worse. It must show no interval and "cannot tell". Make one: move a
+    # district's respondents of this wave into its first site.
+    from sqlalchemy import func, update
+
+    from survey.core.models import Response
+
+    all_rows = fetch(db_url, ALL_SQL, w=WAVE)
+    district = int(np.bincount(all_rows["district_id"].astype(int)).argmax())
+    with app.app_context():
+        session = get_session()
+        first = session.scalar(select(func.min(Site.id)).where(Site.district_id == district))
+        session.execute(update(Response).where(
+            Response.district_id == district, Response.wave == WAVE,
+            Response.questionnaire == "healthcare").values(site_id=first))
+        session.commit()
+    lonely = [district]
+    names = dict(zip(*fetch(db_url, "SELECT id, name_en FROM district").values(), strict=True))
+    codes = dict(zip(*fetch(db_url, "SELECT id, code FROM district").values(), strict=True))
+    cities = dict(zip(*fetch(db_url, "SELECT d.id, c.code FROM district d JOIN city c ON "
+                             "c.id = d.city_id").values(), strict=True))
+    for d in lonely:
+        city = cities[d]
+        table = read_csv(client.get(f"/dashboard/{city}/healthcare?wave={WAVE}&lang=en"
+                                    "&format=csv&table=districts"))
+        row = {r[0]: r for r in table[1:]}[names[d]]
+        assert row[3] == row[4] == "" and row[6] == "cannot tell (no interval)"
+        html = client.get(f"/dashboard/{city}/healthcare?wave={WAVE}&lang=en"
+                          f"&district={codes[d]}").get_data(as_text=True)
+        assert "no confidence interval" in html
+        assert 'class="badge better"' not in html and 'class="badge worse"' not in html
 
 
 def test_site_league_uses_each_sites_respondents(app, client, demo, db_url):
@@ -312,28 +376,65 @@ def test_city_views_are_audited(app, client, demo):
 
 
 def test_admin_view_cities_side_by_side_and_red_black_lists(app, client, demo, db_url):
-    rows = fetch(db_url, "SELECT overall_score, satisfied, final_weight, district_id, site_id, "
-                 "gender, wave, city_id FROM response WHERE questionnaire = 'healthcare' AND "
-                 "status = 'valid' AND wave = :w", w=WAVE)
-    everyone = np.ones(len(rows["wave"]), dtype=bool)
-    bench = row_mean(rows, everyone).estimate
+    rows = fetch(db_url, ALL_SQL, w=WAVE)
     table = read_csv(client.get(f"/dashboard/all-cities?questionnaire=healthcare&wave={WAVE}"
                                 "&lang=en&format=csv&table=cities"))
     got = {r[0]: r for r in table[1:]}
     assert set(got) == {"Hangzhou", "Chengdu"}
     city_ids = dict(zip(*fetch(db_url, "SELECT name_en, id FROM city").values(), strict=True))
+    y = floats(rows["overall_score"])
+    keep = ~np.isnan(y)
     for city, r in got.items():
         sub = {k: v[rows["city_id"] == city_ids[city]] for k, v in rows.items()}
         e = row_mean(sub, np.ones(len(sub["wave"]), dtype=bool))
         assert close(float(r[2]), e.estimate) and close(float(r[3]), e.ci_low)
-    for name, sign in (("red", 1), ("black", -1)):
+        d = analysis.contrast(np.nan_to_num(y), {city_ids[city]: 1, analysis.TOTAL: -1},
+                              by=rows["city_id"].astype(int), where=keep, **design_of(rows))
+        assert close(float(r[7]), d.estimate) and close(float(r[8]), d.p_value)
+    # Red and black lists: sites (respondents as the sample, site = stratum) whose contrast
+    # site − benchmark is significant; analysis.units_versus_overall = R svycontrast.
+    sites = rows["site_id"].astype(int)
+    result = analysis.units_versus_overall(analysis.UnitMoments.from_rows(
+        y[keep], weights=floats(rows["final_weight"])[keep], units=sites[keep]),
+        single_psu="collapse")
+    names = dict(zip(*fetch(db_url, "SELECT id, name_en FROM site").values(), strict=True))
+    expected = {"red": set(), "black": set()}
+    for site, e in result.units.items():
+        d = result.versus_overall[site]
+        if e.n >= 10 and e.has_interval and d.has_interval and d.p_value < 0.05:
+            expected["red" if d.estimate > 0 else "black"].add(names[site])
+    assert expected["red"] or expected["black"]
+    for name in ("red", "black"):
         listed = read_csv(client.get(f"/dashboard/all-cities?questionnaire=healthcare&wave="
                                      f"{WAVE}&lang=en&format=csv&table={name}"))
+        assert {r[0] for r in listed[1:]} == expected[name]
         for r in listed[1:]:
-            low, high = float(r[4]), float(r[5])
-            assert (low > bench) if sign > 0 else (high < bench)
+            assert r[4] != "" and r[5] != "" and float(r[8]) < 0.05  # an interval, significant
     html = client.get("/dashboard/all-cities?lang=en").get_data(as_text=True)
     assert "Red list" in html and "Black list" in html
+
+
+def test_no_unit_without_an_interval_is_on_a_red_or_black_list(app, client, demo, db_url):
+    # Plant a site whose 12 respondents all answered the same: SE 0, no interval. Its mean is
+    # far above the benchmark, so an interval-free rule would put it on the red list.
+    from survey.core.models import Response
+
+    rows = fetch(db_url, ALL_SQL, w=WAVE)
+    site = int(np.bincount(rows["site_id"].astype(int)).argmax())
+    with app.app_context():
+        session = get_session()
+        chosen = list(session.scalars(select(Response).where(
+            Response.site_id == site, Response.wave == WAVE,
+            Response.questionnaire == "healthcare", Response.status == "valid")))
+        for r in chosen:
+            r.overall_score = 100.0
+        session.commit()
+    names = dict(zip(*fetch(db_url, "SELECT id, name_en FROM site").values(), strict=True))
+    listed = {name: read_csv(client.get(f"/dashboard/all-cities?questionnaire=healthcare"
+                                        f"&wave={WAVE}&lang=en&format=csv&table={name}"))
+              for name in ("red", "black")}
+    assert names[site] not in {r[0] for t in listed.values() for r in t[1:]}
+    assert len(chosen) >= 10
 
 
 def test_admin_view_is_admin_only(app, client, demo):

@@ -100,11 +100,15 @@ class Scope:
 
 @dataclass(frozen=True)
 class Cell:
-    """One published number: suppressed (no estimate kept) when ``n`` < the minimum."""
+    """One published number: suppressed (no estimate kept) when ``n`` < the minimum.
+
+    ``versus`` is the contrast unit − benchmark in one design (covariance included), when the
+    cell was computed against a benchmark that contains it (:func:`compare_units`)."""
 
     n: int
     estimate: Estimate | None
     min_cell: int
+    versus: Difference | None = None
 
     @property
     def suppressed(self) -> bool:
@@ -204,12 +208,22 @@ def pivot(rows: Sequence[Sequence[Any]], names: list[str], n_split: int,
     return out
 
 
+def _columns(totals: PsuTotals, keep: NDArray[np.intp]) -> PsuTotals:
+    """The domain columns ``keep`` of ``totals``."""
+    domains = list(totals.domains or ())
+    return PsuTotals(stratum=totals.stratum, sum_wy=totals.sum_wy[:, keep],
+                     sum_w=totals.sum_w[:, keep], n=totals.n[:, keep],
+                     sum_wyy=None if totals.sum_wyy is None else totals.sum_wyy[:, keep],
+                     domains=tuple(domains[j] for j in keep))
+
+
 def estimate_cells(totals: PsuTotals, *, single_psu: SinglePsu, min_cell: int,
                    proportion: bool = False) -> dict[Any, Cell]:
     """``{domain: Cell}`` from ``totals`` via :func:`analysis.mean_from_psu_totals`.
 
     Domains with no weight get ``Cell(n=0, estimate=None)`` (analysis would refuse them).
-    ``proportion`` applies the logit interval of :func:`analysis.proportion`.
+    ``proportion`` applies the interval of :func:`analysis.proportion` (``method="auto"``:
+    logit, or Korn–Graubard when everyone or no one in the cell is satisfied).
     """
     weight = totals.sum_w.sum(axis=0)
     count = totals.n.sum(axis=0)
@@ -218,10 +232,7 @@ def estimate_cells(totals: PsuTotals, *, single_psu: SinglePsu, min_cell: int,
     cells: dict[Any, Cell] = {_unwrap(d): Cell(int(round(count[j])), None, min_cell)
                               for j, d in enumerate(domains)}
     if keep.size:
-        kept = PsuTotals(stratum=totals.stratum, sum_wy=totals.sum_wy[:, keep],
-                         sum_w=totals.sum_w[:, keep], n=totals.n[:, keep],
-                         sum_wyy=None if totals.sum_wyy is None else totals.sum_wyy[:, keep],
-                         domains=tuple(domains[j] for j in keep))
+        kept = _columns(totals, keep)
         estimator = (analysis.proportion_from_psu_totals if proportion
                      else analysis.mean_from_psu_totals)
         result = estimator(kept, single_psu=single_psu)
@@ -251,17 +262,18 @@ def change(current: Cell, previous: Cell | None) -> Difference | None:
     return analysis.difference(current.value, previous.value)
 
 
-def versus(cell: Cell, benchmark: float | None) -> str | None:
-    """"better" / "worse" only when the interval excludes the benchmark, else "same"."""
-    e = cell.value
-    if e is None or benchmark is None or not math.isfinite(benchmark):
+def versus(cell: Cell) -> str | None:
+    """"better" / "worse" when the contrast unit − benchmark is significant (two-sided t test
+    at :data:`SIGNIFICANCE`, covariance included), "same" when it is not, "unknown" when the
+    unit or the contrast has no interval (one PSU, SE 0): a unit without an interval is never
+    called better or worse, so it never reaches a red or black list. None: not compared."""
+    e, d = cell.value, cell.versus
+    if e is None or d is None:
         return None
-    if not (math.isfinite(e.ci_low) and math.isfinite(e.ci_high)):
-        return "same"
-    if e.ci_low > benchmark:
-        return "better"
-    if e.ci_high < benchmark:
-        return "worse"
+    if not (e.has_interval and d.has_interval and math.isfinite(d.p_value)):
+        return "unknown"
+    if d.p_value < SIGNIFICANCE:
+        return "better" if d.estimate > 0 else "worse"
     return "same"
 
 
@@ -308,28 +320,70 @@ def kpis_by_split(session: Session, settings: Settings, scope: Scope, filters: F
     return out
 
 
-def by_unit(session: Session, settings: Settings, scope: Scope, filters: Filters,
-            unit: SQLColumnExpression[Any], measure: str = OVERALL) -> dict[Any, Cell]:
-    """One estimate per unit (district_id, site_id, city_id…) as domains of one design.
+@dataclass(frozen=True)
+class Compared:
+    """Units of one sample with their contrasts against the benchmark (the whole sample)."""
 
-    ``scope`` must be one sample (one questionnaire and wave)."""
+    cells: dict[Any, Cell]
+    benchmark: Cell
+
+
+def compare_units(session: Session, settings: Settings, scope: Scope, filters: Filters,
+                  unit: SQLColumnExpression[Any], measure: str = OVERALL) -> Compared:
+    """Each unit (district_id, city_id…) as a domain of the benchmark's design (scope ×
+    filters: the benchmark contains every unit), its contrast unit − benchmark with the
+    linearised covariance (:meth:`analysis.DomainCovariance.contrast`), and the benchmark."""
     designs = aggregate(session, where=scope.condition(), measures=_measures(),
                         subpop=filters.condition(), by=[unit])
-    return _cells(designs.get(()), settings, measure)
+    design = designs.get(())
+    if design is None:
+        return Compared({}, empty_cell(settings))
+    totals = design.totals[measure]
+    cells = estimate_cells(totals, single_psu=settings.single_psu, min_cell=settings.min_cell,
+                           proportion=measure == SATISFIED)
+    keep = np.flatnonzero(totals.sum_w.sum(axis=0) > 0)
+    if not keep.size:
+        return Compared(cells, empty_cell(settings))
+    kept = _columns(totals, keep)
+    cov = analysis.covariance_from_psu_totals(kept, single_psu=settings.single_psu)
+    whole = PsuTotals(stratum=kept.stratum, sum_wy=kept.sum_wy.sum(axis=1),
+                      sum_w=kept.sum_w.sum(axis=1), n=kept.n.sum(axis=1),
+                      sum_wyy=None if kept.sum_wyy is None else kept.sum_wyy.sum(axis=1),
+                      domains=((),))
+    bench = estimate_cells(whole, single_psu=settings.single_psu, min_cell=settings.min_cell,
+                           proportion=measure == SATISFIED)[()]
+    for domain in kept.domains or ():
+        key = _unwrap(domain)
+        cells[key] = replace(cells[key], versus=cov.contrast({domain: 1, analysis.TOTAL: -1}))
+    return Compared(cells, bench)
 
 
-def by_site(session: Session, settings: Settings, scope: Scope,
-            filters: Filters) -> dict[int, Cell]:
-    """Each site's index on its own, its respondents as the PSUs (one stratum per site).
+def compare_sites(session: Session, settings: Settings, scope: Scope,
+                  filters: Filters) -> Compared:
+    """Each site's index from its own respondents (a site is a single PSU of the survey
+    design, so its variance comes from within: stratum = site, respondent = PSU), the
+    benchmark over every site, and each site − benchmark contrast in that one design
+    (:func:`analysis.units_versus_overall`, from seven sums per site: one GROUP BY)."""
+    w, y = Response.final_weight, Response.overall_score
+    inside = and_(filters.condition(), w > 0, y.is_not(None))
 
-    Under the dashboard design a site is a single PSU, so its own sampling variance cannot
-    be estimated from between-site differences; within the site the respondents are the
-    sample (documented in docs/dashboard.md)."""
-    designs = aggregate(session, where=scope.condition(), measures=_measures(),
-                        subpop=filters.condition(), split=[Response.site_id],
-                        stratum=Response.site_id, psu=Response.id)
-    return {key[0]: _cells(design, settings, OVERALL).get((), empty_cell(settings))
-            for key, design in designs.items()}
+    def total(value: Any) -> Any:
+        return func.sum(case((inside, value), else_=literal(0.0)))
+
+    stmt = (select(Response.site_id, func.sum(case((inside, 1), else_=0)), total(w),
+                   total(w * y), total(w * y * y), total(w * w), total(w * w * y),
+                   total(w * w * y * y))
+            .where(scope.condition()).group_by(Response.site_id))
+    rows = [r for r in session.execute(stmt).all() if r[1] and r[2] and r[2] > 0]
+    if not rows:
+        return Compared({}, empty_cell(settings))
+    columns = list(zip(*rows, strict=True))
+    moments = analysis.UnitMoments(np.asarray(columns[0]),
+                                   *(np.asarray(c, dtype=np.float64) for c in columns[1:]))
+    result = analysis.units_versus_overall(moments, single_psu=settings.single_psu)
+    cells = {key: Cell(e.n, e, settings.min_cell, result.versus_overall[key])
+             for key, e in result.units.items()}
+    return Compared(cells, Cell(result.overall.n, result.overall, settings.min_cell))
 
 
 def dimension_scores(session: Session, settings: Settings, scope: Scope,

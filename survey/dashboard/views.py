@@ -162,20 +162,35 @@ def _by_estimate(rows: list[tuple[str, estimates.Cell]]) -> list[tuple[str, esti
 def versus_label(v: str | None) -> str | None:
     if v is None:
         return None
-    return {"better": _("better"), "worse": _("worse"), "same": _("not different")}[v]
+    return {"better": _("better"), "worse": _("worse"), "same": _("not different"),
+            "unknown": _("cannot tell (no interval)")}[v]
+
+
+def _no_interval_note(rows: Sequence[tuple[str, estimates.Cell]]) -> str:
+    count = sum(1 for _label, c in rows if c.value is not None and not c.value.has_interval)
+    if not count:
+        return ""
+    return _("%(count)d unit(s) without a confidence interval (all respondents in one PSU, or "
+             "no variation): shown without interval and never marked better or worse.",
+             count=count)
 
 
 def league_chart(table_name: str, title: str, rows: list[tuple[str, estimates.Cell]],
                  benchmark: estimates.Cell | None) -> Chart:
-    """A league table (best first) with CIs, marked against the benchmark."""
+    """A league table (best first) with CIs, each unit marked against the benchmark by the
+    contrast unit − benchmark (:func:`estimates.versus`)."""
     bench = benchmark.value.estimate if benchmark and benchmark.value else None
     rows = _by_estimate(rows)
-    table = Table(table_name, title, [_("Unit"), *estimate_headers(), _("Against benchmark")],
-                  ["text", *ESTIMATE_FORMATS, "text"], note=_suppressed_note(rows))
+    notes = " ".join(n for n in (_suppressed_note(rows), _no_interval_note(rows)) if n)
+    table = Table(table_name, title, [_("Unit"), *estimate_headers(), _("Against benchmark"),
+                                      _("Difference from benchmark"), _("p-value")],
+                  ["text", *ESTIMATE_FORMATS, "text", "1", "p"], note=notes)
     colours = []
     for label, cell in rows:
-        v = estimates.versus(cell, bench)
-        table.rows.append([label, *estimate_columns(cell), versus_label(v)])
+        v = estimates.versus(cell)
+        d = cell.versus if cell.value is not None else None
+        table.rows.append([label, *estimate_columns(cell), versus_label(v),
+                           d.estimate if d else None, d.p_value if d else None])
         if cell.value is not None:
             colours.append({"better": charts.BLUE, "worse": charts.ACCENT}.get(v or "",
                                                                              charts.GREY))
@@ -323,29 +338,38 @@ def questionnaire(city: str, questionnaire: str) -> ResponseReturnValue:
         prev = waves[waves.index(wave) - 1] if waves.index(wave) > 0 else None
         ctx["kpi"] = kpi_dict(trend.get((wave,)), trend.get((prev,)) if prev else None)
         ctx["previous"] = prev
-        bench = estimates.kpis_by_split(session, settings, estimates.Scope((q.id,), (wave,)),
-                                    filters.without_district(), [])
+        everywhere = estimates.Scope((q.id,), (wave,))
+        bench = estimates.kpis_by_split(session, settings, everywhere,
+                                        filters.without_district(), [])
         bench_kpi = bench.get(())
         ctx["benchmark"] = bench_kpi
-        bench_value = bench_kpi.index.value.estimate if bench_kpi and bench_kpi.index.value \
-            else None
-        ctx["versus_key"] = estimates.versus(ctx["kpi"]["index"], bench_value)
+        # units as domains of the all-city design that contains them: contrast unit − all
+        by_city = estimates.compare_units(session, settings, everywhere,
+                                          filters.without_district(), ResponseRow.city_id)
+        by_district = estimates.compare_units(session, settings, everywhere,
+                                              filters.without_district(),
+                                              ResponseRow.district_id)
+        mine = by_district.cells.get(filters.district_id) if filters.district_id \
+            else by_city.cells.get(c.id)
+        ctx["versus_key"] = estimates.versus(mine) if mine else None
         ctx["versus"] = versus_label(ctx["versus_key"])
         charts_.append(_trend_chart(waves, trend))
         charts_.append(_dimension_chart(q, estimates.dimension_scores(session, settings, scope,
                                                                   filters)))
         charts_.append(_ipa_chart(q, session, scope, filters, settings))
         district_names = {d.id: localized_name(d) for d in districts}
-        by_district = estimates.by_unit(session, settings, scope, filters, ResponseRow.district_id)
+        shown = {filters.district_id} if filters.district_id else set(district_names)
         charts_.append(league_chart(
             "districts", _("Districts"),
-            [(district_names.get(k, str(k)), v) for k, v in by_district.items()],
+            [(district_names[k], v) for k, v in by_district.cells.items() if k in shown],
             bench_kpi.index if bench_kpi else None))
-        sites = {s.id: s for s in session.scalars(select(Site).where(Site.city_id == c.id))}
-        by_site = estimates.by_site(session, settings, scope, filters)
+        sites = {s.id: s for s in session.scalars(select(Site).where(Site.city_id == c.id))
+                 if not filters.district_id or s.district_id == filters.district_id}
+        by_site = estimates.compare_sites(session, settings, everywhere,
+                                          filters.without_district())
         charts_.append(league_chart(
             "sites", _("Sites"),
-            [(localized_name(sites[k]) if k in sites else str(k), v) for k, v in by_site.items()],
+            [(localized_name(sites[k]), v) for k, v in by_site.cells.items() if k in sites],
             bench_kpi.index if bench_kpi else None))
     _audit("questionnaire", c.id, questionnaire=q.id, wave=wave)
     others = [(x.id, localized(x.title)) for x in _questionnaires().values()]
@@ -458,17 +482,18 @@ def all_cities() -> ResponseReturnValue:
     if wave is not None:
         scope = estimates.Scope((q.id,), (wave,))
         bench_kpi = estimates.kpis_by_split(session, settings, scope, filters, []).get(())
-        per_city = estimates.kpis_by_split(session, settings, scope, filters, [ResponseRow.city_id])
+        per_city = estimates.compare_units(session, settings, scope, filters,
+                                           ResponseRow.city_id)
         charts_.append(league_chart(
             "cities", _("Cities"),
-            [(localized_name(cities[k[0]]), v.index) for k, v in per_city.items()
-             if k[0] in cities],
+            [(localized_name(cities[k]), v) for k, v in per_city.cells.items() if k in cities],
             bench_kpi.index if bench_kpi else None))
         sites = {s.id: s for s in session.scalars(select(Site))}
-        by_site = estimates.by_site(session, settings, scope, filters)
-        bench = bench_kpi.index.value.estimate if bench_kpi and bench_kpi.index.value else None
-        marked = [(sites[k], cell, estimates.versus(cell, bench)) for k, cell in by_site.items()
-                  if k in sites]
+        by_site = estimates.compare_sites(session, settings, scope, filters)
+        # Only a site with an interval whose contrast with the benchmark is significant is
+        # listed (estimates.versus): never a site resting on one PSU or with SE 0.
+        marked = [(sites[k], cell, estimates.versus(cell)) for k, cell in by_site.cells.items()
+                  if k in sites and not cell.suppressed]
         red = sorted((m for m in marked if m[2] == "better"),
                      key=lambda m: -_ranked_estimate(m[1]))
         black = sorted((m for m in marked if m[2] == "worse"),
@@ -476,11 +501,14 @@ def all_cities() -> ResponseReturnValue:
         for table_name, title, items in (("red", _("Red list: significantly best sites"), red),
                                          ("black", _("Black list: significantly worst sites"),
                                           black)):
-            table = Table(table_name, title, [_("Site"), _("City"), *estimate_headers()],
-                          ["text", "text", *ESTIMATE_FORMATS])
+            table = Table(table_name, title, [_("Site"), _("City"), *estimate_headers(),
+                                              _("Difference from benchmark"), _("p-value")],
+                          ["text", "text", *ESTIMATE_FORMATS, "1", "p"])
             for site, cell, _v in items:
+                d = cell.versus
                 table.rows.append([localized_name(site), localized_name(cities[site.city_id]),
-                                   *estimate_columns(cell)])
+                                   *estimate_columns(cell), d.estimate if d else None,
+                                   d.p_value if d else None])
             charts_.append(Chart(table_name, title, None, table,
                                  _url(format="csv", table=table_name)))
     _audit("all_cities", None, questionnaire=q.id, wave=wave)
