@@ -9,9 +9,11 @@ Example
 """
 
 from analysis.bootstrap import BootstrapResult, bootstrap
+from analysis.calibration import Calibration
 from analysis.design import (
     PsuTotals,
     domain_df,
+    psu_sums,
     psu_totals,
     stratified_covariance,
     stratified_variance,
@@ -57,7 +59,14 @@ from analysis.replicates import (
 )
 from analysis.results import NO_DF, ZERO_SE, Difference, Estimate
 from analysis.units import UnitComparison, UnitMoments, units_versus_overall
-from analysis.weighting import RakeResult, kish_effective_n, poststratify, rake, trim_weights
+from analysis.weighting import (
+    PoststratifyResult,
+    RakeResult,
+    kish_effective_n,
+    poststratify,
+    rake,
+    trim_weights,
+)
 
 __all__ = [
     "NO_DF",
@@ -68,11 +77,13 @@ __all__ = [
     "ZERO_SE",
     "AhpResult",
     "BootstrapResult",
+    "Calibration",
     "Difference",
     "DomainCovariance",
     "EntropyResult",
     "Estimate",
     "ImportancePerformance",
+    "PoststratifyResult",
     "PsuTotals",
     "RakeResult",
     "ReplicateDesign",
@@ -95,6 +106,7 @@ __all__ = [
     "poststratify",
     "proportion",
     "proportion_from_psu_totals",
+    "psu_sums",
     "psu_totals",
     "quantile",
     "rake",

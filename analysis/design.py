@@ -30,8 +30,8 @@ from analysis._validation import (
     plain,
 )
 
-SinglePsu = Literal["error", "certainty", "center", "collapse"]
-SINGLE_PSU_CHOICES: tuple[str, ...] = ("error", "certainty", "center", "collapse")
+SinglePsu = Literal["error", "certainty", "center", "adjust", "collapse"]
+SINGLE_PSU_CHOICES: tuple[str, ...] = ("error", "certainty", "center", "adjust", "collapse")
 COLLAPSED_STRATUM = "(collapsed single-PSU strata)"
 
 
@@ -209,9 +209,13 @@ def _centred(
     means = np.add.reduceat(ordered, starts, axis=0) / counts[:, None]
     deviations = ordered - np.repeat(means, counts, axis=0)
     scale = np.where(counts > 1, counts / np.maximum(counts - 1, 1), 0.0)
-    if singletons.size and single_psu == "center":
-        grand_mean = z.sum(axis=0) / z.shape[0]
-        deviations[starts[singletons]] = ordered[starts[singletons]] - grand_mean
+    if singletons.size and single_psu in ("center", "adjust"):
+        # "adjust" is R's rule exactly: survey:::onestrat leaves a lonely PSU uncentred
+        # (deviation from 0); "center" measures it from the mean PSU total (Stata
+        # singleunit(centered)). They agree whenever the PSU totals sum to zero, as the
+        # scores of an uncalibrated mean or ratio do; not for totals or calibrated scores.
+        centre = z.sum(axis=0) / z.shape[0] if single_psu == "center" else 0.0
+        deviations[starts[singletons]] = ordered[starts[singletons]] - centre
         scale[singletons] = 1.0
     return deviations, np.repeat(design.fpc_factor * scale, counts)
 
@@ -224,8 +228,9 @@ def stratified_variance(
     ``v = Σ_h (1 − f_h) n_h/(n_h − 1) Σ_i (z_hi − z̄_h)²``. A stratum with one PSU:
     ``"error"`` raises ``ValueError`` naming it; ``"certainty"`` contributes zero
     (R ``survey.lonely.psu = "certainty"``); ``"center"`` uses ``(z_h1 − z̄)²`` with z̄ the
-    mean PSU total over the whole design (R ``"adjust"`` for means and ratios; for totals R
-    centres a lonely PSU at 0 instead, Stata ``singleunit(centered)`` at the mean, as here).
+    mean PSU total over the whole design (Stata ``singleunit(centered)``); ``"adjust"`` uses
+    ``z_h1²`` (R ``survey.lonely.psu = "adjust"``, which does not centre a lonely PSU). The
+    two are equal for means and ratios without calibration (their PSU scores sum to 0).
 
     Examples
     --------
@@ -285,6 +290,46 @@ def domain_df(present: NDArray[np.bool_], design: DesignSummary) -> NDArray[np.i
     return (psus - by_stratum.sum(axis=0)).astype(np.int64)
 
 
+def _psu_codes(
+    size: int, strata: ArrayLike | None, clusters: ArrayLike | None
+) -> tuple[NDArray[np.generic], NDArray[np.intp], NDArray[np.intp]]:
+    """Stratum labels, each row's PSU index and each PSU's stratum index (clusters nested
+    in strata; without clusters every row is a PSU)."""
+    if strata is None:
+        stratum_labels: NDArray[np.generic] = np.zeros(1, dtype=np.int64)
+        stratum_code = np.zeros(size, dtype=np.intp)
+    else:
+        strata_array = as_label_vector(strata, "strata")
+        check_same_length(size, strata=strata_array)
+        stratum_labels, stratum_code = factorize(strata_array)
+    if clusters is None:
+        return stratum_labels, np.arange(size, dtype=np.intp), stratum_code
+    cluster_array = as_label_vector(clusters, "clusters")
+    check_same_length(size, clusters=cluster_array)
+    cluster_labels, cluster_code = factorize(cluster_array)
+    keys, psu_code = factorize(stratum_code.astype(np.int64) * cluster_labels.size + cluster_code)
+    return stratum_labels, psu_code, (keys // cluster_labels.size).astype(np.intp)
+
+
+def psu_sums(
+    x: NDArray[np.float64], *, strata: ArrayLike | None = None, clusters: ArrayLike | None = None
+) -> NDArray[np.float64]:
+    """Row values ``x`` (N,) or (N, D) summed per PSU, in the PSU order of :func:`psu_totals`
+    for the same ``strata`` and ``clusters`` (for row-level scores such as calibration
+    residuals).
+
+    Examples
+    --------
+    >>> psu_sums(np.array([1.0, 2, 3]), clusters=["b", "a", "b"]).tolist()
+    [2.0, 4.0]
+    """
+    columns = x[:, None] if x.ndim == 1 else x
+    _labels, psu_code, psu_stratum = _psu_codes(columns.shape[0], strata, clusters)
+    out = np.zeros((psu_stratum.size, columns.shape[1]))
+    np.add.at(out, psu_code, columns)
+    return out[:, 0] if x.ndim == 1 else out
+
+
 def psu_totals(
     y: ArrayLike,
     *,
@@ -328,24 +373,7 @@ def psu_totals(
         if not np.isfinite(x_array[mask]).all():
             raise ValueError("`x` contains NaN or infinite values")
 
-    if strata is None:
-        stratum_labels: NDArray[np.generic] = np.zeros(1, dtype=np.int64)
-        stratum_code = np.zeros(size, dtype=np.intp)
-    else:
-        strata_array = as_label_vector(strata, "strata")
-        check_same_length(size, strata=strata_array)
-        stratum_labels, stratum_code = factorize(strata_array)
-    if clusters is None:
-        psu_code = np.arange(size, dtype=np.intp)
-        psu_stratum = stratum_code
-    else:
-        cluster_array = as_label_vector(clusters, "clusters")
-        check_same_length(size, clusters=cluster_array)
-        cluster_labels, cluster_code = factorize(cluster_array)
-        keys, psu_code = factorize(
-            stratum_code.astype(np.int64) * cluster_labels.size + cluster_code
-        )
-        psu_stratum = (keys // cluster_labels.size).astype(np.intp)
+    stratum_labels, psu_code, psu_stratum = _psu_codes(size, strata, clusters)
     n_psu = psu_stratum.size
 
     fpc_psu = None

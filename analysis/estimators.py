@@ -8,21 +8,22 @@ All row-level functions reduce rows to :class:`~analysis.design.PsuTotals` and c
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import special, stats
 
-from analysis._validation import check_confidence_level
+from analysis._validation import as_label_vector, check_confidence_level, factorize
 from analysis.design import (
     DesignSummary,
     PsuTotals,
     SinglePsu,
     collapse_single_psu_strata,
     domain_df,
+    psu_sums,
     psu_totals,
     stratified_covariance,
     stratified_variance,
@@ -148,6 +149,92 @@ def _linearised(
     return results
 
 
+class RowAdjustment(Protocol):
+    """Calibrated weights that adjust row-level influence values
+    (:class:`analysis.calibration.Calibration`)."""
+
+    @property
+    def weights(self) -> NDArray[np.float64]: ...
+
+    def residuals(self, x: ArrayLike) -> NDArray[np.float64]: ...
+
+
+def _estimate_rows(
+    kind: Literal["mean", "total"],
+    y: ArrayLike,
+    *,
+    weights: ArrayLike | None,
+    strata: ArrayLike | None,
+    clusters: ArrayLike | None,
+    fpc: ArrayLike | None,
+    by: ArrayLike | None,
+    where: ArrayLike | None,
+    single_psu: SinglePsu,
+    confidence_level: float,
+    df: DfRule,
+    calibration: RowAdjustment | None,
+    transform: Callable[[Estimate], Estimate] | None = None,
+) -> EstimateOrDomains:
+    """Rows → PSU totals → estimates; with ``calibration`` the linearised scores are its
+    residuals (R ``svyrecvar`` on a calibrated design) summed per PSU."""
+    if calibration is not None:
+        if weights is None:
+            weights = calibration.weights
+        else:
+            given = np.asarray(weights, dtype=np.float64)
+            if given.shape != calibration.weights.shape:
+                raise ValueError(f"`weights` has {given.size} rows but `calibration` has "
+                                 f"{calibration.weights.size}")
+            if not np.array_equal(given, calibration.weights):
+                raise ValueError("`weights` differ from the calibrated weights of `calibration`")
+    totals = psu_totals(
+        y, weights=weights, strata=strata, clusters=clusters, fpc=fpc, by=by, where=where
+    )
+    z = None
+    if calibration is not None:
+        z = _calibrated_scores(kind, totals, y, calibration.weights, by, where, calibration,
+                               strata, clusters)
+    results = _linearised(totals, kind, confidence_level, single_psu, df, z)
+    if transform is not None:
+        results = [transform(e) for e in results]
+    return _package(totals, results)
+
+
+def _calibrated_scores(
+    kind: Literal["mean", "total"],
+    totals: PsuTotals,
+    y: ArrayLike,
+    w: NDArray[np.float64],
+    by: ArrayLike | None,
+    where: ArrayLike | None,
+    calibration: RowAdjustment,
+    strata: ArrayLike | None,
+    clusters: ArrayLike | None,
+) -> NDArray[np.float64]:
+    """Per-PSU sums of the calibration residuals of the row-level influence values
+    ``x_k = w_k (y_k − θ̂_d)/Σw_d`` (mean) or ``w_k y_k`` (total) of row k's domain d."""
+    values = np.asarray(y, dtype=np.float64)
+    if values.shape != w.shape:
+        raise ValueError(f"`y` has {values.size} rows but `calibration` has {w.size}")
+    keep = w > 0
+    if where is not None:
+        keep &= np.asarray(where, dtype=bool)
+    if by is None:
+        code = np.zeros(values.size, dtype=np.intp)
+    else:
+        _labels, code = factorize(as_label_vector(by, "by"))
+    point, _scores = linearised_scores(totals, kind)
+    x = np.zeros((values.size, point.size))
+    rows = np.flatnonzero(keep)
+    if kind == "mean":
+        weight_total = totals.sum_w.sum(axis=0)
+        x[rows, code[rows]] = w[rows] * (values[rows] - point[code[rows]]) / weight_total[
+            code[rows]]
+    else:
+        x[rows, code[rows]] = w[rows] * values[rows]
+    return psu_sums(calibration.residuals(x), strata=strata, clusters=clusters)
+
+
 def _package(totals: PsuTotals, results: list[Estimate]) -> EstimateOrDomains:
     if totals.domains is None:
         if len(results) != 1:
@@ -219,6 +306,7 @@ def mean(
     single_psu: SinglePsu = "error",
     confidence_level: float = 0.95,
     df: DfRule = "domain",
+    calibration: RowAdjustment | None = None,
 ) -> EstimateOrDomains:
     """Weighted (ratio) mean of ``y`` under a stratified cluster design.
 
@@ -230,12 +318,17 @@ def mean(
     fpc : per row, population number of PSUs in the stratum (> 1) or sampling fraction (≤ 1).
     by : domain label per row; returns ``{label: Estimate}``; each domain keeps the full design.
     where : boolean subpopulation mask (rows outside contribute zeros, design kept).
-    single_psu : strata with one PSU: "error" (default), "certainty", "center", or
-        "collapse" (pool them into one stratum; see ``collapse_single_psu_strata``).
+    single_psu : strata with one PSU: "error" (default), "certainty", "center" (from the mean
+        PSU total, Stata), "adjust" (from 0, R), or "collapse" (pool them into one stratum;
+        see ``collapse_single_psu_strata``).
     confidence_level : in (0, 1); t quantile with ``df`` degrees of freedom.
     df : "domain" (default): #PSU − #strata where the (domain) estimate has respondents, R
         ``degf(subset(design, …))``; "design": of the whole design. With df ≤ 0 or SE 0 the
         interval is NaN and ``note`` says why.
+    calibration : the ``calibration`` of a :func:`~analysis.weighting.rake` or
+        :func:`~analysis.weighting.poststratify` result: the weights are its calibrated
+        weights and the variance uses its residuals (R ``svymean`` on a ``calibrate()`` /
+        ``postStratify()`` design), not the weights treated as fixed.
 
     Examples
     --------
@@ -243,12 +336,9 @@ def mean(
     >>> round(e.estimate, 4), round(e.standard_error, 4), e.df
     (5.3333, 1.234, 3)
     """
-    totals = psu_totals(
-        y, weights=weights, strata=strata, clusters=clusters, fpc=fpc, by=by, where=where
-    )
-    return mean_from_psu_totals(
-        totals, single_psu=single_psu, confidence_level=confidence_level, df=df
-    )
+    return _estimate_rows("mean", y, weights=weights, strata=strata, clusters=clusters, fpc=fpc,
+                          by=by, where=where, single_psu=single_psu,
+                          confidence_level=confidence_level, df=df, calibration=calibration)
 
 
 def total(
@@ -263,6 +353,7 @@ def total(
     single_psu: SinglePsu = "error",
     confidence_level: float = 0.95,
     df: DfRule = "domain",
+    calibration: RowAdjustment | None = None,
 ) -> EstimateOrDomains:
     """Weighted population total Σ w·y with linearised SE (arguments as :func:`mean`).
 
@@ -272,12 +363,9 @@ def total(
     >>> e.estimate, round(e.standard_error, 3)
     (320.0, 114.31)
     """
-    totals = psu_totals(
-        y, weights=weights, strata=strata, clusters=clusters, fpc=fpc, by=by, where=where
-    )
-    return total_from_psu_totals(
-        totals, single_psu=single_psu, confidence_level=confidence_level, df=df
-    )
+    return _estimate_rows("total", y, weights=weights, strata=strata, clusters=clusters,
+                          fpc=fpc, by=by, where=where, single_psu=single_psu,
+                          confidence_level=confidence_level, df=df, calibration=calibration)
 
 
 def ratio(
@@ -426,6 +514,7 @@ def proportion(
     single_psu: SinglePsu = "error",
     confidence_level: float = 0.95,
     df: DfRule = "domain",
+    calibration: RowAdjustment | None = None,
 ) -> EstimateOrDomains:
     """Weighted share of rows with ``y == level``; design-based SE and interval.
 
@@ -437,6 +526,7 @@ def proportion(
     sample); ``"auto"`` (default): logit when 0 < p̂ < 1 and SE > 0, else Korn–Graubard, so
     a cell where everyone (or no one) is satisfied still gets an interval of positive width.
     Every method gives NaN limits when df ≤ 0. Levels never observed give estimate 0.
+    ``calibration``: as :func:`mean` (R ``svyciprop`` on a calibrated design).
 
     Examples
     --------
@@ -449,13 +539,10 @@ def proportion(
     """
     if method not in PROPORTION_METHODS:
         raise ValueError(f"`method` must be one of {PROPORTION_METHODS}, got {method!r}")
-    totals = psu_totals(
-        indicator(y, level, where), weights=weights, strata=strata, clusters=clusters, fpc=fpc,
-        by=by, where=where,
-    )
-    return proportion_from_psu_totals(
-        totals, method=method, single_psu=single_psu, confidence_level=confidence_level, df=df
-    )
+    return _estimate_rows("mean", indicator(y, level, where), weights=weights, strata=strata,
+                          clusters=clusters, fpc=fpc, by=by, where=where, single_psu=single_psu,
+                          confidence_level=confidence_level, df=df, calibration=calibration,
+                          transform=lambda e: _with_interval(e, method))
 
 
 def t_test(

@@ -34,7 +34,7 @@ from analysis._validation import (
     factorize,
     plain,
 )
-from analysis.design import SinglePsu
+from analysis.design import SINGLE_PSU_CHOICES, SinglePsu
 from analysis.estimators import t_interval, t_test
 from analysis.results import Difference, Estimate
 
@@ -126,7 +126,7 @@ def _stratum_variance(m: UnitMoments, a: NDArray[np.float64], b: NDArray[np.floa
                 f"stratum {label!r} has a single PSU; pass `single_psu`='certainty' or 'center'"
             )
         # "center": (z − z̄)² with z̄ the mean PSU score over the design, 0 for a mean's score
-        single = s2 if single_psu in ("center", "collapse") else np.zeros_like(s2)
+        single = s2 if single_psu in ("center", "adjust", "collapse") else np.zeros_like(s2)
         several = np.where(lonely, single, several)
     return several
 
@@ -156,9 +156,8 @@ def units_versus_overall(
     (67.5, 17.5)
     """
     level = check_confidence_level(confidence_level)
-    if single_psu not in ("error", "certainty", "center", "collapse"):
-        raise ValueError(f"`single_psu` must be error, certainty, center or collapse, "
-                         f"got {single_psu!r}")
+    if single_psu not in SINGLE_PSU_CHOICES:
+        raise ValueError(f"`single_psu` must be one of {SINGLE_PSU_CHOICES}, got {single_psu!r}")
     m = moments
     weight = float(m.sum_w.sum())
     ratio = float(m.sum_wy.sum()) / weight

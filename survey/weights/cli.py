@@ -26,7 +26,11 @@ def weights() -> None:
 @click.option("--margins", "margins_path", required=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="YAML: variable → {level: count or share} (see survey/weights/service.py)")
-@click.option("--trim", default=None, help="LOW,HIGH as multiples of the mean weight, e.g. 0.3,3")
+@click.option("--trim", default=None,
+              help="LOW,HIGH bounds (LOW < 1 < HIGH) on each weight's ratio to its design "
+                   "weight scaled to the population total (with equal design weights: "
+                   "multiples of the mean weight), e.g. 0.3,3; the margins are still met "
+                   "(bounded raking)")
 @with_appcontext
 def weights_rake(city_code: str, questionnaire: str, wave: str, margins_path: Path,
                  trim: str | None) -> None:

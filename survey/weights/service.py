@@ -3,9 +3,18 @@ the city's population rather than whoever answered.
 
 ``manyi weights rake --city C --questionnaire Q --wave W --margins FILE.yaml [--trim L,U]``
 rakes the ``valid`` responses of one city, questionnaire and wave on the margins in the
-file (``analysis.rake``, iterative proportional fitting), optionally trims the result
-(``analysis.trim_weights``), and stores it as each response's ``final_weight``;
-``design_weight`` is kept. The dashboard and the export use ``final_weight``.
+file (``analysis.rake``, iterative proportional fitting), and stores it as each response's
+``final_weight``; ``design_weight`` is kept. The dashboard and the export use
+``final_weight``.
+
+``--trim L,U`` is *bounded raking* (``analysis.rake(..., bounds=(L, U))``, the
+Deville–Särndal logit method, R ``calibrate(calfun="logit", bounds=c(L, U))``): every
+weight's ratio to its design weight scaled to the population total,
+``final_weight / (design_weight · N / Σ design_weight)``, stays strictly within [L, U]
+*and* every margin is still met exactly. With equal design weights that is the old meaning,
+L and U as multiples of the mean weight. (Trimming after raking, as before, broke the
+margins.) Bounds that no weights can meet give an error naming the margin, and nothing is
+stored.
 
 Margins file (YAML), one block per variable — ``age_band``, ``gender``, ``visit_type``
 (response columns) or ``district`` (district codes) — with population counts or shares::
@@ -111,7 +120,9 @@ def rake_city(session: Session, *, city: City, questionnaire: str, wave: str,
               margins: list[Margin], trim: tuple[float, float] | None = None,
               actor: str = "cli") -> WeightingResult:
     """Rake the city's valid responses of ``questionnaire`` in ``wave`` to ``margins`` and
-    store ``final_weight``. Commits; nothing is changed when it raises."""
+    store ``final_weight``; ``trim = (L, U)`` bounds each weight's ratio to its design
+    weight scaled to the population total (bounded raking, see the module docstring).
+    Commits; nothing is changed when it raises."""
     district_code = dict(session.execute(select(District.id, District.code)
                                          .where(District.city_id == city.id)).all())
     rows = session.execute(
@@ -146,14 +157,14 @@ def rake_city(session: Session, *, city: City, questionnaire: str, wave: str,
         scale = grand / sum(m.totals.values())
         categories[m.variable] = np.array(level_of, dtype=object)
         targets[m.variable] = {level: total * scale for level, total in m.totals.items()}
+    # Design weights scaled to the population total: the bounds apply to w / that.
+    scaled = design * (grand / design.sum())
     try:
-        result = analysis.rake(categories, targets, weights=design)
-        weights = result.weights
-        if trim is not None:
-            mean = weights.mean()
-            weights = analysis.trim_weights(weights, lower=trim[0] * mean, upper=trim[1] * mean)
+        result = analysis.rake(categories, targets, weights=scaled, bounds=trim)
     except ValueError as exc:
-        raise WeightingError(str(exc)) from None
+        message = str(exc).replace("`bounds`", "--trim").replace("w/w0", "weight ratio")
+        raise WeightingError(message) from None
+    weights = result.weights
     session.execute(update(Response), [{"id": int(i), "final_weight": float(w)}
                                        for i, w in zip(ids, weights, strict=True)])
     n_eff = analysis.kish_effective_n(weights)

@@ -85,7 +85,9 @@ def test_proportion_rejects_nan_but_allows_it_outside_where():
 
 
 @pytest.mark.parametrize(
-    "module", ["design", "estimators", "weighting", "indices", "bootstrap", "results", "quantiles", "replicates", "units"]
+    "module",
+    ["design", "estimators", "weighting", "indices", "bootstrap", "results", "quantiles",
+     "replicates", "units", "calibration"],
 )
 def test_docstring_examples_hold(module):
     import doctest

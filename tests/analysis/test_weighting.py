@@ -38,7 +38,7 @@ def test_rake_hits_every_margin():
 def test_rake_single_margin_equals_poststratify():
     s = make_sample()
     raked = analysis.rake([s["age"]], [MARGINS["age"]], weights=s["weights"]).weights
-    post = analysis.poststratify(s["age"], MARGINS["age"], weights=s["weights"])
+    post = analysis.poststratify(s["age"], MARGINS["age"], weights=s["weights"]).weights
     assert raked == pytest.approx(post, rel=1e-12)
 
 
@@ -74,7 +74,7 @@ def test_rake_rejects_level_without_population_total():
 def test_poststratify_matches_population_counts():
     w = analysis.poststratify(
         ["a", "a", "b", "c"], {"a": 10, "b": 5, "c": 1}, weights=[1.0, 3.0, 2.0, 9.0]
-    )
+    ).weights
     assert w.tolist() == [2.5, 7.5, 5.0, 1.0]
 
 
@@ -110,3 +110,19 @@ def test_two_sided_trimming_keeps_the_total_when_weights_are_skewed():
     ratios = t[inside] / w[inside]
     assert ratios.max() == pytest.approx(ratios.min(), rel=1e-9)
     assert np.all(np.diff(t[np.argsort(w)]) >= -1e-9)  # order is kept
+
+
+def test_bounded_rake_meets_every_margin_within_the_bounds():
+    """Unbounded raking needs g = w/w0 from 0.20 to 3.14 here; with bounds (0.25, 2.5) the
+    logit method (R calibrate(calfun="logit"), compared with R in test_calibration.py)
+    still meets every margin and keeps every g inside."""
+    s = make_sample(seed=3)
+    w0 = s["weights"] * 1e6 / s["weights"].sum()
+    free = analysis.rake({k: s[k] for k in MARGINS}, MARGINS, weights=w0).weights / w0
+    assert free.min() < 0.25 and free.max() > 2.5
+    r = analysis.rake({k: s[k] for k in MARGINS}, MARGINS, weights=w0, bounds=(0.25, 2.5))
+    g = r.weights / w0
+    assert r.converged and 0.25 < g.min() and g.max() < 2.5
+    for name, margin in MARGINS.items():
+        for level, target in margin.items():
+            assert r.weights[s[name] == level].sum() == pytest.approx(target, rel=1e-9)
