@@ -8,7 +8,7 @@ PORT   ?= 5000
 DEMO_CITIES    ?= 3
 DEMO_RESPONSES ?= 5000
 
-.PHONY: run test install lint bench clean
+.PHONY: run test fuzz install lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ run: install instance/secret_key
 # Static checks first (each stops `make test` when it fails), then the suite.
 test: lint
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+# schemathesis against docs/openapi.yaml on a throw-away instance (tests/fuzz; ~3 min,
+# fixed seed; docs/decisions.md "API fuzzing in CI"). .ci/run runs it after `make test`.
+fuzz: install
+	$(BIN)/python -m tests.fuzz
 
 lint: install
 	$(BIN)/ruff check survey analysis tests benchmarks migrations

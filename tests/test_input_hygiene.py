@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -379,3 +380,78 @@ def test_a_moment_before_year_1_in_utc_is_422_not_a_500(app, client, sites):  # 
         errors = invalid(client.post("/api/v1/responses", json=body))
         assert set(errors) == {"submitted_at", "started_at"}, errors
     assert counts(app) == (0, 0)
+
+
+# --------------------------------------------------------------------------- found by fuzzing
+# (python -m tests.fuzz: schemathesis against docs/openapi.yaml; docs/decisions.md)
+
+
+def _operation(path: str, method: str) -> Any:
+    """The operation of docs/openapi.yaml as schemathesis reads it (for validate_response:
+    the status is documented, the body matches its schema, the headers too)."""
+    import schemathesis
+
+    return schemathesis.openapi.from_path(REPO / "docs" / "openapi.yaml")[path][method]
+
+
+def test_a_multipart_part_whose_name_cannot_be_parsed_is_not_a_500(world, client):  # noqa: F811
+    # name="Q\" : werkzeug cannot parse the part's name and files it under None, which the
+    # NUL scan of the form used to test with `in` (TypeError, 500).
+    for part in (b'form-data; name="Q\\"', b'form-data; name="Q\\"; filename="a.csv"'):
+        body = (b"--b\r\nContent-Disposition: " + part + b"\r\n\r\n{}\r\n"
+                b"--b\r\nContent-Disposition: form-data; name=\"wave\"\r\n\r\n2026Q4\r\n--b--\r\n")
+        r = client.post("/api/v1/agency/batches", data=body, headers=bearer(world.token),
+                        content_type="multipart/form-data; boundary=b")
+        assert (r.status_code, r.json) == (
+            422, {"error": "file: missing (multipart field 'file')"}), r.get_data()[:300]
+        _operation("/agency/batches", "POST").validate_response(r)
+    assert counts(world.app)[1] == 0
+
+
+def test_agency_batch_timestamps_are_rfc3339_with_an_offset_and_match_the_document(
+        world, client, tmp_path):  # noqa: F811
+    # SQLite hands timestamps back naive: "2026-12-31T00:00:00" is no RFC 3339 date-time.
+    rows = clean_rows(world.q, world.sites, 40, seed=21)
+    data = to_table(world.q, rows)
+    buf = io.StringIO()
+    csv.writer(buf).writerows(data)
+    r = client.post("/api/v1/agency/batches", headers=bearer(world.token),
+                    data={"file": (io.BytesIO(buf.getvalue().encode()), "t.csv"),
+                          "wave": WAVE}, content_type="multipart/form-data")
+    assert r.status_code == 201, r.get_data()[:500]
+    _operation("/agency/batches", "POST").validate_response(r)
+    batch_id = r.json["batch"]["id"]
+    with world.app.app_context():
+        session = get_session()
+        from survey.agency import acceptance
+
+        batch = session.get_one(Batch, batch_id)
+        acceptance.decide(session, batch, batch.auto_decision, "", user_id=None,
+                          actor="test")
+    one = client.get(f"/api/v1/agency/batches/{batch_id}", headers=bearer(world.token))
+    listed = client.get("/api/v1/agency/batches", headers=bearer(world.token))
+    scorecard = client.get("/api/v1/agency/scorecard", headers=bearer(world.token))
+    _operation("/agency/batches/{batch_id}", "GET").validate_response(one)
+    _operation("/agency/batches", "GET").validate_response(listed)
+    _operation("/agency/scorecard", "GET").validate_response(scorecard)
+    moments = [one.json["batch"]["uploaded_at"], one.json["decision"]["decided_at"],
+               listed.json[0]["uploaded_at"], scorecard.json["history"][0]["uploaded_at"]]
+    for moment in moments:
+        assert datetime.fromisoformat(moment).utcoffset() == timedelta(0), moment
+    # the reasons are objects (rule, message, figures), as documented now
+    reasons = one.json["decision"]["reasons"]
+    assert reasons and all({"rule", "message"} <= set(x) for x in reasons), reasons
+
+
+def test_an_empty_survey_token_parameter_is_documented_as_missing(app, client, sites):  # noqa: F811
+    spec = yaml.safe_load((REPO / "docs" / "openapi.yaml").read_text())
+    params = spec["paths"]["/survey-token"]["get"]["parameters"]
+    assert {p["name"]: p["schema"].get("minLength") for p in params} == {
+        "site": 1, "questionnaire": 1}
+    r = client.get("/api/v1/survey-token?site=&questionnaire=")
+    assert (r.status_code, r.json) == (422, {"error": "invalid", "errors": {
+        "site": "required", "questionnaire": "required"}})
+    _operation("/survey-token", "GET").validate_response(r)
+    r = client.get(f"/api/v1/survey-token?site={sites['hospital']}&questionnaire=healthcare")
+    assert r.status_code == 200
+    _operation("/survey-token", "GET").validate_response(r)

@@ -31,7 +31,15 @@ from sqlalchemy.orm import Session
 
 from survey.agency.screening import CheckResult
 from survey.core import audit
-from survey.core.models import Agency, Batch, City, Decision, Response, ResponseStatus
+from survey.core.models import (
+    Agency,
+    Batch,
+    City,
+    Decision,
+    Response,
+    ResponseStatus,
+    as_utc,
+)
 
 DECISIONS = tuple(Decision)
 REJECT_DUPLICATES = 0.05
@@ -256,7 +264,7 @@ def report(session: Session, batch: Batch) -> dict[str, Any]:
             "id": batch.id, "agency": agency.code if agency else None,
             "city": city.code if city else None, "wave": batch.wave,
             "filename": batch.filename, "sha256": batch.sha256,
-            "uploaded_at": batch.uploaded_at.isoformat() if batch.uploaded_at else None,
+            "uploaded_at": as_utc(batch.uploaded_at).isoformat() if batch.uploaded_at else None,
             "n_rows": batch.n_rows, "n_valid": batch.n_valid, "n_invalid": batch.n_invalid,
             "n_skipped": batch.n_skipped,
             "row_numbering": "1-based data rows; the header row is not counted",
@@ -266,7 +274,7 @@ def report(session: Session, batch: Batch) -> dict[str, Any]:
             "auto": batch.auto_decision, "final": batch.final_decision,
             "reasons": batch.decision_reasons,
             "flagged_rows": batch.report.get("flagged_rows", []),
-            "decided_at": batch.decided_at.isoformat() if batch.decided_at else None,
+            "decided_at": as_utc(batch.decided_at).isoformat() if batch.decided_at else None,
             "override_reason": batch.override_reason,
         },
         "checks": checks,
@@ -320,7 +328,7 @@ def scorecard(session: Session, agency: Agency) -> dict[str, Any]:
         "row_acceptance_rate": (statuses[(ResponseStatus.valid.value, True)] / rows_decided)
         if rows_decided else None,
         "by_wave": [waves[k] for k in sorted(waves)],
-        "history": [{"id": b.id, "wave": b.wave, "uploaded_at": b.uploaded_at.isoformat(),
+        "history": [{"id": b.id, "wave": b.wave, "uploaded_at": as_utc(b.uploaded_at).isoformat(),
                      "rows": b.n_rows, "auto": b.auto_decision, "final": b.final_decision,
                      "failed": [c["name"] for c in b.report.get("checks", [])
                                 if not c.get("passed", True)]}

@@ -27,7 +27,7 @@ from survey.agency.batches import (
 )
 from survey.core import audit
 from survey.core.db import get_session
-from survey.core.models import Agency, AgencyToken, Batch
+from survey.core.models import Agency, AgencyToken, Batch, as_utc
 from survey.core.security import client_hash
 from survey.extensions import csrf, limiter
 
@@ -136,7 +136,7 @@ def list_batches() -> ResponseReturnValue:
     rows = session.scalars(select(Batch).where(Batch.agency_id == token.agency_id)
                            .order_by(Batch.id.desc()).limit(500))
     return jsonify([{"id": b.id, "filename": b.filename, "wave": b.wave,
-                     "uploaded_at": b.uploaded_at.isoformat(), "n_rows": b.n_rows,
+                     "uploaded_at": as_utc(b.uploaded_at).isoformat(), "n_rows": b.n_rows,
                      "n_valid": b.n_valid, "n_invalid": b.n_invalid,
                      "auto_decision": b.auto_decision, "final_decision": b.final_decision}
                     for b in rows])

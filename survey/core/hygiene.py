@@ -35,6 +35,8 @@ def is_api_request() -> bool:
 
 def _first_nul(prefix: str, values: MultiDict[str, str]) -> str | None:
     for key, value in values.items(multi=True):
+        if key is None:  # a multipart part whose name werkzeug could not parse: unreadable
+            continue     # by name, so no view sees it
         if NUL in key:
             return f"{prefix} parameter name"
         if NUL in value:
@@ -60,7 +62,7 @@ def nul_location() -> str | None:
     if where is not None:
         return where
     for field, upload in request.files.items(multi=True):
-        if NUL in field or NUL in (upload.filename or ""):
+        if NUL in (field or "") or NUL in (upload.filename or ""):
             return f"file.{field}"
     return None
 
