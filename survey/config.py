@@ -78,6 +78,9 @@ class Config:
     SESSION_COOKIE_SECURE: bool = False
     MIN_CELL_SIZE: int = 10
     SINGLE_PSU: str = "collapse"
+    # Public-use export: sites merged into variance units of at least this many respondents
+    # per wave before replicate weights are built (survey.export.replicates).
+    EXPORT_MIN_VARIANCE_UNIT: int = 10
     # Web-response integrity (survey.integrity): how long a survey token is valid, and
     # how many responses one client (hashed address) may complete at one site in 24 h.
     SURVEY_TOKEN_MINUTES: int = 120

@@ -134,3 +134,66 @@ def test_cli_rejects_bad_input_naming_it(app, demo, tmp_path, app_config):
         capture_output=True, text=True, env=env, cwd=ROOT)
     assert done.returncode != 0 and "city" in done.stderr and "atlantis" in done.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_researcher_downloads_the_public_use_file_from_the_form(app, client, demo):
+    login(client, "researcher@test.cn")
+    html = client.get("/export/").get_data(as_text=True)
+    assert 'name="design" value="replicates"' in html and 'name="replicate_method"' in html
+    assert "公开使用版：以重复权重代替分层和初级抽样单元编码" in html  # zh-Hans by default
+    response = post_export(client, design="replicates", replicate_method="bootstrap",
+                           replicates="25")
+    body = response.get_data()
+    assert response.status_code == 200, body[body.find(b'role="alert"'):][:300].decode()
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    base = "manyi-healthcare-all-all-public"
+    rows = list(csv.DictReader(io.StringIO(archive.read(f"{base}.csv").decode("utf-8"))))
+    book = json.loads(archive.read(f"{base}.codebook.json"))
+    assert rows and "stratum" not in rows[0] and "psu" not in rows[0]
+    assert [c for c in rows[0] if c.startswith("rw_")] == [f"rw_{r}" for r in range(1, 26)]
+    assert book["design"]["method"] == "bootstrap" and book["design"]["replicates"] == 25
+    [entry] = audits(app)
+    assert entry.detail["design"] == "replicates"
+    assert entry.detail["replicate_method"] == "bootstrap" and entry.detail["replicates"] == 25
+
+
+@pytest.mark.parametrize(("form", "field"), [
+    ({"design": "replicates", "replicate_method": "bootstrap", "replicates": "many"},
+     "replicates"),
+    ({"design": "replicates", "replicate_method": "bootstrap", "replicates": "5000"},
+     "replicates"),
+    ({"design": "replicates", "replicate_method": "halfsample"}, "replicate_method"),
+    ({"design": "nope"}, "design"),
+])
+def test_bad_public_use_form_values_name_the_field(app, client, demo, form, field):
+    login(client, "researcher@test.cn")
+    response = post_export(client, city="hangzhou", **form)
+    assert response.status_code == 400
+    body = response.get_data(as_text=True)
+    assert f"{field}: " in body and 'role="alert"' in body
+    assert audits(app) == []
+
+
+def test_cli_public_use_flag_and_bad_values(app, demo, tmp_path, app_config):
+    env = {**os.environ, "MANYI_DATABASE_URL": str(app_config["DATABASE_URL"]),
+           "MANYI_INSTANCE_DIR": str(tmp_path), "MANYI_SECRET_KEY": "x"}
+    manyi = [str(ROOT / ".venv/bin/manyi"), "export", "--questionnaire", "healthcare"]
+    out = tmp_path / "pub.csv"
+    done = subprocess.run(manyi + ["--out", str(out), "--public-use"], capture_output=True,
+                          text=True, env=env, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert "public-use file, JKn replicate weights" in done.stdout
+    header = next(csv.reader(out.open(encoding="utf-8")))
+    book = json.loads((tmp_path / "pub.codebook.json").read_text(encoding="utf-8"))
+    assert "psu" not in header and header.count("rw_1") == 1
+    assert sum(c.startswith("rw_") for c in header) == book["design"]["replicates"]
+    for args, field in ((["--public-use", "--replicate-method", "bootstrap", "--replicates",
+                          "1"], "replicates"),
+                        (["--replicates", "30"], "--replicates"),
+                        (["--public-use", "--min-variance-unit", "2"], "min_variance_unit")):
+        bad = tmp_path / "bad.csv"
+        done = subprocess.run(manyi + ["--out", str(bad), *args], capture_output=True,
+                              text=True, env=env, cwd=ROOT)
+        assert done.returncode != 0 and field in done.stderr, (args, done.stderr)
+        assert not bad.exists()
+    assert len(audits(app)) == 1

@@ -485,6 +485,7 @@ def plan_k_anonymity(counts: Mapping[tuple[str, ...], int], qis: Sequence[QuasiI
     total = sum(counts.values())
     steps = ladder(names)
     fixed = [i for i, q in enumerate(qis) if q.fixed]
+    fixed_names = {q.name for q in qis if q.fixed}
     chosen = len(steps) - 1
     for s, step in enumerate(steps):
         apply = _generaliser(counts, qis, step)
@@ -546,7 +547,8 @@ def plan_k_anonymity(counts: Mapping[tuple[str, ...], int], qis: Sequence[QuasiI
         mapping[raw] = out
         final[out] += n
     return KPlan(k=k, step=chosen,
-                 generalised={name: level for name, level in generalised.items() if level},
+                 generalised={name: level for name, level in generalised.items()
+                              if level and name not in fixed_names},
                  mapping=mapping, rows=total, rows_generalised=rows_generalised,
                  cells_generalised=cells_generalised, rows_suppressed=rows_suppressed,
                  cells_suppressed=cells_suppressed, rows_dropped=rows_dropped,

@@ -6,12 +6,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from survey.core.i18n import N_, translate
 from survey.core.questionnaires import Questionnaire
 from survey.core.responses.codes import NA_EXPORT, QI_COLUMNS, layout, qi_names
 
 FORMATS = ("csv", "sav", "dta")
 K = 5
 """Every combination of quasi-identifiers is shared by at least K exported rows."""
+DESIGNS = ("labels", "replicates")
+"""``labels``: ``stratum``/``psu`` random labels (named researchers); ``replicates``: the
+public-use file, replicate weights ``rw_1 … rw_R`` over masked variance units instead."""
+REPLICATE_METHODS = ("jkn", "bootstrap")
+MIN_VARIANCE_UNIT = 10
+"""Default smallest variance unit: respondents per wave (config
+``EXPORT_MIN_VARIANCE_UNIT``; at least K)."""
+BOOTSTRAP_REPLICATES = 200
+"""Default number of bootstrap replicates."""
+MAX_REPLICATES = 1000
 
 
 @dataclass(frozen=True)
@@ -26,10 +37,28 @@ class ExportRequest:
     format: str = "csv"
     k: int = K
     max_suppression: float = 0.02
+    design: str = "labels"
+    replicate_method: str = "jkn"
+    replicates: int | None = None  # bootstrap only; default BOOTSTRAP_REPLICATES
+    min_variance_unit: int = MIN_VARIANCE_UNIT
 
     def filters(self) -> dict[str, Any]:
-        return {"questionnaire": self.questionnaire, "city": self.city, "wave": self.wave,
-                "text": self.include_text, "format": self.format, "bom": self.bom}
+        out: dict[str, Any] = {
+            "questionnaire": self.questionnaire, "city": self.city, "wave": self.wave,
+            "text": self.include_text, "format": self.format, "bom": self.bom,
+            "design": self.design}
+        if self.design == "replicates":
+            out.update(replicate_method=self.replicate_method,
+                       replicates=self.bootstrap_replicates,
+                       min_variance_unit=self.min_variance_unit)
+        return out
+
+    @property
+    def bootstrap_replicates(self) -> int | None:
+        """The bootstrap's number of replicates (``None`` for other methods)."""
+        if self.replicate_method != "bootstrap":
+            return None
+        return BOOTSTRAP_REPLICATES if self.replicates is None else self.replicates
 
 
 @dataclass(frozen=True)
@@ -49,17 +78,34 @@ def _t(zh: str, en: str) -> dict[str, str]:
     return {"zh-Hans": zh, "en": en}
 
 
-def variables(q: Questionnaire, include_text: bool = True) -> list[Variable]:
-    """Every column of ``q``'s export, in order."""
-    out = [
-        Variable("rid", _t("本次导出的随机行号（每次导出重新生成）",
-                           "Random row id, new in every export"), "string", "id"),
-        Variable("stratum", _t("分层（区县）随机编码，每次导出重新生成",
-                               "Stratum (district), random code per export"), "string", "design"),
-        Variable("psu", _t("初级抽样单元（服务点）随机编码，每次导出重新生成",
-                           "Primary sampling unit (site), random code per export"),
-                 "string", "design"),
-        Variable("final_weight", _t("最终权重", "Final weight"), "float", "design"),
+def bilingual(msgid: str, **params: object) -> dict[str, str]:
+    """``msgid`` (English, marked with ``N_``) in zh-Hans and English, from the catalogue
+    (``translations/zh_Hans/LC_MESSAGES/export.po``)."""
+    return {lang: translate(msgid, lang, **params) for lang in ("zh-Hans", "en")}
+
+
+RW_LABEL = N_("Replicate weight %(r)s (final weight × factor of replicate %(r)s)")
+
+
+def variables(q: Questionnaire, include_text: bool = True,
+              replicates: int = 0) -> list[Variable]:
+    """Every column of ``q``'s export, in order: with ``replicates`` > 0 (the public-use
+    variant) ``rw_1 … rw_<replicates>`` follow ``final_weight`` and there is no
+    ``stratum``/``psu``."""
+    out = [Variable("rid", _t("本次导出的随机行号（每次导出重新生成）",
+                              "Random row id, new in every export"), "string", "id")]
+    if not replicates:
+        out += [
+            Variable("stratum", _t("分层（区县）随机编码，每次导出重新生成",
+                                   "Stratum (district), random code per export"),
+                     "string", "design"),
+            Variable("psu", _t("初级抽样单元（服务点）随机编码，每次导出重新生成",
+                               "Primary sampling unit (site), random code per export"),
+                     "string", "design")]
+    out.append(Variable("final_weight", _t("最终权重", "Final weight"), "float", "design"))
+    out += [Variable(f"rw_{r}", bilingual(RW_LABEL, r=r), "float", "replicate_weight")
+            for r in range(1, replicates + 1)]
+    out += [
         Variable("wave", _t("调查期（季度）", "Wave (quarter)"), "string", "quasi_identifier"),
         Variable("city", _t("城市代码", "City code"), "string", "quasi_identifier"),
         Variable("district", _t("区县代码（可能被泛化为 *）",

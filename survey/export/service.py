@@ -67,16 +67,39 @@ from survey.core.spreadsheet import escape_formula
 from survey.core.waves import is_wave
 from survey.export.anonymize import (
     KPlan,
+    QuasiIdentifier,
     ScrubCounts,
     plan_k_anonymity,
     quasi_identifiers,
     scrub_text,
 )
-from survey.export.columns import FORMATS, ExportRequest, Variable, variables
+from survey.export.columns import (
+    DESIGNS,
+    FORMATS,
+    MAX_REPLICATES,
+    REPLICATE_METHODS,
+    ExportRequest,
+    Variable,
+    variables,
+)
+from survey.export.replicates import (
+    ReplicateFactors,
+    VarianceUnitError,
+    VarianceUnits,
+    replicate_factors,
+    variance_units,
+)
 
-__all__ = ["FORMATS", "ExportError", "ExportRequest", "ExportResult", "export_files"]
+__all__ = ["DESIGNS", "FORMATS", "REPLICATE_METHODS", "ExportError", "ExportRequest",
+           "ExportResult", "export_files", "parse_count"]
 
 CHUNK = 5000
+RW_CACHE = 50_000
+"""Most (site, weight) → replicate-weight cells kept at once (rows share weights)."""
+VARIANCE_UNIT = "variance_unit"
+"""The implicit quasi-identifier of the public-use variant: rows of one masked variance
+unit share one replicate-weight pattern (``rw_r / final_weight``), so the unit counts in
+the k-anonymity plan, fixed like wave and city (it cannot be generalised away)."""
 
 # A row of the streaming query (:func:`_driver`) as text: id, wave, site id, age, gender,
 # visit, weight, overall, satisfied, version (NOT NULL or coalesced to ""), item_codes and
@@ -226,7 +249,42 @@ def _resolve(session: Session, request: ExportRequest,
             raise ExportError(f"city: unknown city code {request.city!r}")
     if request.wave is not None and not is_wave(request.wave):
         raise ExportError(f"wave: expected a wave such as 2026Q4, got {request.wave!r}")
+    _check_design(request)
     return questionnaires[request.questionnaire], city
+
+
+def parse_count(field: str, value: str | None) -> int | None:
+    """A whole number typed into a form field (empty: ``None``); :class:`ExportError`
+    naming ``field`` otherwise."""
+    if value is None or not value.strip():
+        return None
+    text_value = value.strip()
+    if not re.fullmatch(r"[0-9]{1,9}", text_value):
+        raise ExportError(f"{field}: expected a whole number, got {value!r}")
+    return int(text_value)
+
+
+def _check_design(request: ExportRequest) -> None:
+    if request.design not in DESIGNS:
+        raise ExportError(f"design: must be one of {', '.join(DESIGNS)}, got "
+                          f"{request.design!r}")
+    if request.design != "replicates":
+        return
+    if request.replicate_method not in REPLICATE_METHODS:
+        raise ExportError(f"replicate_method: must be one of {', '.join(REPLICATE_METHODS)}, "
+                          f"got {request.replicate_method!r}")
+    if request.replicates is not None:
+        if request.replicate_method != "bootstrap":
+            raise ExportError("replicates: the number of replicates is set only for the "
+                              "bootstrap (JKn has one replicate per variance unit)")
+        if (isinstance(request.replicates, bool) or not isinstance(request.replicates, int)
+                or not 2 <= request.replicates <= MAX_REPLICATES):
+            raise ExportError(f"replicates: must be a whole number from 2 to "
+                              f"{MAX_REPLICATES}, got {request.replicates!r}")
+    unit = request.min_variance_unit
+    if isinstance(unit, bool) or not isinstance(unit, int) or unit < request.k:
+        raise ExportError(f"min_variance_unit: must be a whole number of at least k = "
+                          f"{request.k} (respondents per wave), got {unit!r}")
 
 
 def _labels(prefix: str, keys: list[Any]) -> dict[Any, str]:
@@ -248,7 +306,8 @@ def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, 
     out_csv = Path(out_csv)
     stem = out_csv.with_suffix("")
     paths = {"json": Path(f"{stem}.codebook.json"), "md": Path(f"{stem}.codebook.md")}
-    cols = variables(q, request.include_text)
+    public = request.design == "replicates"
+    base_cols = variables(q, request.include_text)
     scope = _scope(q, city.id if city else None, request.wave)
     scrub = ScrubCounts()
     unknown: Counter[str] = Counter()
@@ -260,7 +319,7 @@ def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, 
         stack.enter_context(conn.begin())
         if postgresql:
             _tune(conn)
-        driver = _driver(conn, q, scope, cols, secrets.token_hex(16))
+        driver = _driver(conn, q, scope, base_cols, secrets.token_hex(16))
         source = None
         # COPY holds its connection until it ends, and rows without stored codes need
         # per-chunk queries: COPY only when every row has its codes (the usual case once
@@ -270,14 +329,31 @@ def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, 
             source = _start_copy(stack, engine, conn, driver)
         names = qi_names(q)
         qis = quasi_identifiers(names)
-        counts = _qi_counts(conn, q, scope, names)
+        by_site = _qi_counts(conn, q, scope, names)
+        units: VarianceUnits | None = None
+        factors: ReplicateFactors | None = None
+        design: dict[str, str] = {}
+        if public:
+            units, factors = _replicates(conn, scope, request)
+            qis.append(QuasiIdentifier(VARIANCE_UNIT, (None,), fixed=True))
+            unit_of = units.unit_of_site
+            counts = _merge({(site, (*raw, str(unit_of[site]))): n
+                             for (site, raw), n in by_site.items()})
+        else:
+            counts = _merge(by_site)
         plan = plan_k_anonymity(counts, qis, request.k, request.max_suppression)
-        strata = _labels("s", list(conn.scalars(
-            select(Response.district_id).where(scope).group_by(Response.district_id))))
-        psus = _labels("p", list(conn.scalars(
-            select(Response.site_id).where(scope).group_by(Response.site_id))))
+        cols = variables(q, request.include_text, factors.replicates if factors else 0)
+        if not public:
+            strata = _labels("s", list(conn.scalars(
+                select(Response.district_id).where(scope).group_by(Response.district_id))))
+            psus = _labels("p", list(conn.scalars(
+                select(Response.site_id).where(scope).group_by(Response.site_id))))
+            design = {str(site): f"{strata[district]},{psus[site]}" for site, district in
+                      conn.execute(select(Site.id, Site.district_id)
+                                   .where(Site.id.in_(list(psus))))}
+        rw = None if units is None or factors is None else _ReplicateCells(units, factors)
         try:
-            written = _stream(conn, q, driver, source, plan, cols, strata, psus, request,
+            written = _stream(conn, q, driver, source, plan, cols, design, rw, request,
                               out_csv, scrub, unknown)
         except BaseException:
             out_csv.unlink(missing_ok=True)
@@ -286,8 +362,13 @@ def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, 
         out_csv.unlink(missing_ok=True)
         raise ExportError("the data changed while the export ran; please export again")
     rows = sum(n for raw, n in written.items() if plan.mapping[raw] is not None)
+    if units is not None and factors is not None:
+        design_book = codebook.replicate_design(request, units, factors)
+    else:
+        design_book = codebook.label_design(
+            len(strata), len(psus), request.k, _small_with_design(by_site, plan, request.k))
     book = codebook.build(q, cols, plan, scrub.as_dict(), request, rows, dict(unknown),
-                          n_strata=len(strata), n_psu=len(psus))
+                          design_book)
     paths["json"].write_text(json.dumps(book, ensure_ascii=False, indent=2) + "\n",
                              encoding="utf-8")
     paths["md"].write_text(codebook.markdown(book), encoding="utf-8")
@@ -302,12 +383,76 @@ def export_files(engine: Engine, session: Session, questionnaires: Mapping[str, 
                         scrub.as_dict(), book)
 
 
+def _merge(by_site: Mapping[tuple[int, tuple[str, ...]], int]) -> dict[tuple[str, ...], int]:
+    """Rows per raw quasi-identifier tuple, summed over sites."""
+    out: Counter[tuple[str, ...]] = Counter()
+    for (_site, raw), n in by_site.items():
+        out[raw] += n
+    return dict(out)
+
+
+def _small_with_design(by_site: Mapping[tuple[int, tuple[str, ...]], int], plan: KPlan,
+                       k: int) -> int:
+    """Exported rows in classes smaller than ``k`` when ``stratum`` and ``psu`` are
+    counted as quasi-identifiers too: the classes as written (the plan's output) split by
+    site (a PSU; its stratum is its district, so the site fixes both labels)."""
+    classes: Counter[tuple[int, tuple[str, ...]]] = Counter()
+    for (site, raw), n in by_site.items():
+        out = plan.mapping[raw]
+        if out is not None:
+            classes[(site, out)] += n
+    return sum(n for n in classes.values() if n < k)
+
+
+def _replicates(conn: Connection, scope: Any,
+                request: ExportRequest) -> tuple[VarianceUnits, ReplicateFactors]:
+    """The masked variance units of ``scope`` (one GROUP BY district, site and wave) and
+    their replicate factors (:mod:`survey.export.replicates`)."""
+    rows = conn.execute(
+        select(City.code, District.code, Response.site_id, Response.wave, func.count(),
+               func.sum(Response.final_weight))
+        .select_from(Response).join(City, City.id == Response.city_id)
+        .join(District, District.id == Response.district_id).where(scope)
+        .group_by(City.code, District.code, Response.site_id, Response.wave))
+    try:
+        units = variance_units(((c, d, int(s), w, int(n), float(ws or 0.0))
+                                for c, d, s, w, n, ws in rows), request.min_variance_unit)
+        return units, replicate_factors(units, request.replicate_method,
+                                        request.bootstrap_replicates)
+    except VarianceUnitError as exc:
+        raise ExportError(str(exc)) from None
+
+
+class _ReplicateCells:
+    """The ``rw_1 … rw_R`` cells of a row: ``final_weight × factors[unit of its site]``
+    (Python floats, written with ``repr``: shortest round-trip), cached per (site,
+    weight) text — rows share weights — with at most :data:`RW_CACHE` entries."""
+
+    def __init__(self, units: VarianceUnits, factors: ReplicateFactors) -> None:
+        rows = [[float(f) for f in row] for row in factors.factors]
+        self._factors = {str(site): rows[unit] for site, unit in units.unit_of_site.items()}
+        self.unit_of = {str(site): str(unit) for site, unit in units.unit_of_site.items()}
+        """Site id → variance unit (as text), both as the rows carry them."""
+        self._cache: dict[tuple[str, str], str] = {}
+
+    def __call__(self, site: str, weight: str) -> str:
+        key = (site, weight)
+        cells = self._cache.get(key)
+        if cells is None:
+            if len(self._cache) >= RW_CACHE:
+                self._cache.clear()
+            w = float(weight)
+            cells = ",".join([repr(w * f) for f in self._factors[site]])
+            self._cache[key] = cells
+        return cells
+
+
 def _qi_counts(conn: Connection, q: Questionnaire, scope: Any,
-               names: list[str]) -> dict[tuple[str, ...], int]:
-    """Rows per raw quasi-identifier tuple (missing values as ""): one GROUP BY over the
-    responses with stored codes (other demographics read from ``item_codes``), one over
-    the others (other demographics joined from ``answer``). Both group by the site id (a
-    site fixes its city, district and kind), mapped to codes here."""
+               names: list[str]) -> dict[tuple[int, tuple[str, ...]], int]:
+    """Rows per site and raw quasi-identifier tuple (missing values as ""): one GROUP BY
+    over the responses with stored codes (other demographics read from ``item_codes``),
+    one over the others (other demographics joined from ``answer``). Both group by the
+    site id (a site fixes its city, district and kind), mapped to codes here."""
     base: list[Any] = [Response.wave, Response.site_id,
                        func.coalesce(Response.age_band, ""), func.coalesce(Response.gender, "")]
     if "visit_type" in names:
@@ -323,9 +468,9 @@ def _qi_counts(conn: Connection, q: Questionnaire, scope: Any,
 
     def add(rows: Any) -> None:
         for wave, site_id, *rest, n in rows:
-            counts[(wave, *place[site_id], *rest)] += int(n)
+            counts[(int(site_id), (wave, *place[site_id], *rest))] += int(n)
 
-    counts: Counter[tuple[str, ...]] = Counter()
+    counts: Counter[tuple[int, tuple[str, ...]]] = Counter()
     fast = base + [_field(conn, Response.item_codes, i) for i in range(1, len(extras) + 1)]
     add(grouped(fast, and_(scope, _encoded(q)), []))
     slow = list(base)
@@ -384,7 +529,7 @@ def _driver(conn: Connection, q: Questionnaire, scope: Any, cols: list[Variable]
 
 def _stream(conn: Connection, q: Questionnaire, driver: Any,
             source: Iterator[Sequence[Sequence[str | None]]] | None, plan: KPlan,
-            cols: list[Variable], strata: Mapping[int, str], psus: Mapping[int, str],
+            cols: list[Variable], design: Mapping[str, str], rw: _ReplicateCells | None,
             request: ExportRequest, out_csv: Path, scrub: ScrubCounts,
             unknown: Counter[str]) -> Counter[tuple[str, ...]]:
     """Write the CSV; returns the rows read per raw quasi-identifier tuple.
@@ -396,6 +541,10 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
     migration) have their ``answer`` and ``score`` rows read, per chunk, and encoded with
     the same functions. Each line is joined from ready fragments; only text cells (quasi-
     identifier labels, once per class; scrubbed free text) are escaped and quoted.
+
+    ``design`` maps a site id (as text) to its ``stratum,psu`` cells; in the public-use
+    variant ``rw`` gives the replicate-weight cells instead and the last quasi-identifier
+    of the plan (the variance unit) is not written.
     """
     lay = layout(q)
     n_extras = len(lay.extras)
@@ -404,12 +553,14 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
     has_visit = q.has_item("visit_type")
     # Rows arrive as text, keyed by the site's id (a site fixes its city and district).
     place = {str(site): codes for site, codes in _site_places(conn).items()}
-    design = {str(site): f"{strata[district]},{psus[site]}" for site, district in
-              conn.execute(select(Site.id, Site.district_id).where(Site.id.in_(list(psus))))}
+    # Public-use variant: the variance unit closes the raw tuple and is not written.
+    unit = {} if rw is None else {site: (u,) for site, u in rw.unit_of.items()}
+    hidden = 0 if rw is None else 1
     # The per-row class key is (wave, site id, age, gender, visit, other demographics…);
     # each key seen maps once to the plan's raw tuple and to its ready CSV fragment
     # (generalised, formula-escaped, quoted) or None when suppressed.
-    ready = {raw: None if out is None else ",".join(csv_cell(escape_formula(v)) for v in out)
+    ready = {raw: None if out is None else
+             ",".join(csv_cell(escape_formula(v)) for v in out[:len(out) - hidden])
              for raw, out in plan.mapping.items()}
     raw_of: dict[tuple[str, ...], tuple[str, ...]] = {}
     fragment: dict[tuple[str, ...], str | None] = {}
@@ -418,7 +569,7 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
     def resolve(key: tuple[str, ...]) -> str | None:
         wave, site, age, gender, visit_value, *extras = key
         raw = (wave, *place[site], age, gender, *((visit_value,) if has_visit else ()),
-               *extras)
+               *extras, *unit.get(site, ()))
         raw_of[key] = raw
         fragment[key] = ready.get(raw)
         return fragment[key]
@@ -455,7 +606,10 @@ def _stream(conn: Connection, q: Questionnaire, driver: Any,
                 qi = fragment[key] if key in fragment else resolve(key)
                 if qi is None:
                     continue
-                cells = [rids[16 * i:16 * i + 16], design[site], weight, qi]
+                if rw is None:
+                    cells = [rids[16 * i:16 * i + 16], design[site], weight, qi]
+                else:
+                    cells = [rids[16 * i:16 * i + 16], weight, rw(site, weight), qi]
                 if has_items:
                     cells.append(codes)
                 if has_dims:

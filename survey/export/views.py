@@ -25,7 +25,15 @@ from survey.core.db import engine_of, get_session
 from survey.core.models import City, ResponseStatus, Role
 from survey.core.models import Response as ResponseRow
 from survey.core.security import require_city, require_role
-from survey.export.service import FORMATS, ExportError, ExportRequest, export_files, iter_file
+from survey.export.columns import BOOTSTRAP_REPLICATES, MAX_REPLICATES, MIN_VARIANCE_UNIT
+from survey.export.service import (
+    FORMATS,
+    ExportError,
+    ExportRequest,
+    export_files,
+    iter_file,
+    parse_count,
+)
 
 bp = Blueprint("export", __name__, url_prefix="/export")
 
@@ -49,6 +57,7 @@ def _waves() -> list[str]:
 def _page(error: str | None = None, status: int = 200) -> Any:
     return render_template("export/index.html", cities=_cities(), waves=_waves(),
                            formats=FORMATS, error=error,
+                           bootstrap_default=BOOTSTRAP_REPLICATES, max_replicates=MAX_REPLICATES,
                            official=current_user.role == Role.official), status
 
 
@@ -73,12 +82,23 @@ def download() -> ResponseReturnValue:
     questionnaires = current_app.extensions["manyi.questionnaires"]
     qid = form.get("questionnaire", "")
     fmt = form.get("format", "csv")
-    export_request = ExportRequest(qid, city_code, form.get("wave") or None,
-                                   bom=form.get("bom") == "1",
-                                   include_text=form.get("text", "0") == "1", format=fmt)
+    design = form.get("design", "labels")
+    method = form.get("replicate_method", "jkn")
     workdir = Path(tempfile.mkdtemp(prefix="manyi-export-"))
     try:
+        # The bootstrap's count is read only for the bootstrap (the field stays on the
+        # form when JKn, one replicate per variance unit, is chosen).
+        replicates = (parse_count("replicates", form.get("replicates"))
+                      if design == "replicates" and method == "bootstrap" else None)
+        export_request = ExportRequest(
+            qid, city_code, form.get("wave") or None, bom=form.get("bom") == "1",
+            include_text=form.get("text", "0") == "1", format=fmt, design=design,
+            replicate_method=method, replicates=replicates,
+            min_variance_unit=current_app.config.get("EXPORT_MIN_VARIANCE_UNIT",
+                                                     MIN_VARIANCE_UNIT))
         base = f"manyi-{qid}-{city_code or 'all'}-{export_request.wave or 'all'}"
+        if design == "replicates":
+            base += "-public"
         result = export_files(engine_of(current_app), get_session(), questionnaires,
                               export_request, workdir / f"{base}.csv",
                               actor=current_user.email, user_id=current_user.id)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analysis.cli import main
@@ -25,6 +26,7 @@ KEYS = [
     "n_effective",
     "design_effect",
     "n_missing",
+    "note",
 ]
 
 
@@ -161,3 +163,124 @@ def test_python_dash_m_entry_point():
     assert done.returncode == 0, done.stderr
     # svymean(~enroll, srs) = 584.61, SE 27.368 (R survey)
     assert json.loads(done.stdout)[0]["standard_error"] == pytest.approx(27.368, abs=5e-4)
+
+
+# --------------------------------------------------------------------------- issue 14 options
+
+R_CLI = """
+d0 <- read.csv("d.csv", stringsAsFactors = FALSE)
+options(survey.lonely.psu = "adjust")
+des <- svydesign(ids = ~psu, strata = ~stratum, weights = ~w, data = d0, nest = TRUE)
+m <- svymean(~y, des, na.rm = TRUE); out("mean", c(coef(m), SE(m)))
+t <- svytotal(~y, des, na.rm = TRUE); out("total", c(coef(t), SE(t)))
+out("df_d", degf(subset(des, dom == "d" & !is.na(y))))
+des <- update(des, age = factor(age, levels = c("young", "mid", "old")))
+cal <- calibrate(des, ~age + sex, population = c(`(Intercept)` = 10000, agemid = 4200,
+                 ageold = 2800, sexm = 4900), calfun = "raking", epsilon = 1e-12)
+m <- svymean(~y, cal, na.rm = TRUE); out("rake", c(coef(m), SE(m)))
+ps <- postStratify(des, ~age, data.frame(age = c("young", "mid", "old"),
+                                         Freq = c(3000, 4200, 2800)))
+m <- svymean(~y, ps, na.rm = TRUE); out("post", c(coef(m), SE(m)))
+rep <- as.svrepdesign(subset(des, !is.na(y)), type = "JKn")
+m <- svymean(~y, rep); out("jkn", c(coef(m), SE(m)))
+q <- svyquantile(~y, des, quantiles = 0.5, na.rm = TRUE, ci = TRUE)
+out("median", q$y[1, 1:3])
+b <- svyby(~y, ~dom, subset(des, !is.na(y)), svymean, covmat = TRUE)
+cc <- svycontrast(b, c(a = 1, b = -1)); out("contrast", c(coef(cc), SE(cc)))
+"""
+
+
+@pytest.fixture(scope="module")
+def generated_csv(tmp_path_factory):
+    from tests.analysis.rsurvey import generated_design, r_reference
+
+    d = generated_design(41, lonely=0)
+    columns = ("stratum", "psu", "w", "y", "dom", "age", "sex")
+    frame = {k: d[k] for k in columns}
+    r = r_reference("cli_generated_41", R_CLI, {"d": frame})
+    path = tmp_path_factory.mktemp("cli") / "d.csv"
+    lines = [",".join(columns)]
+    for i in range(len(d["y"])):
+        lines.append(",".join("" if k == "y" and np.isnan(d[k][i]) else str(d[k][i])
+                              for k in columns))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    margins = path.parent / "margins.json"
+    margins.write_text(json.dumps({"age": {"young": 3000, "mid": 4200, "old": 2800},
+                                   "sex": {"f": 5100, "m": 4900}}), encoding="utf-8")
+    population = path.parent / "population.json"
+    population.write_text(json.dumps({"young": 3000, "mid": 4200, "old": 2800}),
+                          encoding="utf-8")
+    return path, margins, population, r
+
+
+def design_args(path):
+    return [str(path), "--value", "y", "--weight", "w", "--strata", "stratum", "--cluster",
+            "psu", "--single-psu", "adjust"]
+
+
+def test_cli_issue_14_options_match_r(capsys, generated_csv):
+    # Each figure against R survey 4.1 (R_CLI above): svymean/svytotal(na.rm=TRUE),
+    # degf(subset()), calibrate(calfun="raking"), postStratify, as.svrepdesign(type="JKn"),
+    # svyquantile(quantiles=0.5), svycontrast(svyby(covmat=TRUE)).
+    path, margins, population, r = generated_csv
+    rel = 1e-8
+    [m] = run_json(capsys, "mean", *design_args(path))
+    assert (m["estimate"], m["standard_error"]) == pytest.approx(tuple(r["mean"]), rel=rel)
+    [t] = run_json(capsys, "total", *design_args(path))
+    assert (t["estimate"], t["standard_error"]) == pytest.approx(tuple(r["total"]), rel=rel)
+    by = {x["domain"]: x for x in run_json(capsys, "mean", *design_args(path), "--by", "dom")}
+    assert by["d"]["df"] == r["df_d"][0] == 0 and by["d"]["ci_low"] is None
+    assert by["d"]["note"].startswith("no degrees of freedom")
+    design_df = run_json(capsys, "mean", *design_args(path), "--by", "dom", "--df", "design")
+    assert {x["df"] for x in design_df} == {m["df"]}
+    [raked] = run_json(capsys, "mean", *design_args(path), "--rake", str(margins))
+    assert (raked["estimate"], raked["standard_error"]) == pytest.approx(tuple(r["rake"]),
+                                                                         rel=rel)
+    [post] = run_json(capsys, "mean", *design_args(path), "--poststratify", "age",
+                      "--population", str(population))
+    assert (post["estimate"], post["standard_error"]) == pytest.approx(tuple(r["post"]),
+                                                                       rel=rel)
+    [jkn] = run_json(capsys, "mean", *design_args(path)[:-2], "--replicates", "jkn")
+    assert (jkn["estimate"], jkn["standard_error"]) == pytest.approx(tuple(r["jkn"]), rel=rel)
+    [median] = run_json(capsys, "quantile", *design_args(path), "--q", "0.5")
+    assert (median["estimate"], median["ci_low"], median["ci_high"]) == pytest.approx(
+        tuple(r["median"]), rel=rel)
+    status = main(["contrast", *design_args(path), "--by", "dom", "--coef", "a=1",
+                   "--coef", "b=-1", "--format", "json"])
+    c = json.loads(capsys.readouterr().out)
+    assert status == 0 and c["coefficients"] == {"a": 1.0, "b": -1.0}
+    assert (c["estimate"], c["standard_error"]) == pytest.approx(tuple(r["contrast"]), rel=rel)
+    status = main(["contrast", *design_args(path), "--by", "dom", "--coef", "a=1",
+                   "--coef", "@total=-1", "--format", "json"])
+    assert status == 0 and json.loads(capsys.readouterr().out)["df"] == m["df"]
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--rake", "missing.json"], "--rake missing.json: No such file"),
+    (["--poststratify", "age"], "--poststratify needs --population"),
+    (["--replicates", "bootstrap"], "needs --replicates-n R and --seed S"),
+    (["--replicates", "jkn", "--rake", "m.json"], "cannot be combined"),
+    (["--bounds", "0.5,2"], "--bounds needs --rake"),
+    (["--seed", "3"], "need --replicates"),
+])
+def test_cli_issue_14_bad_options_exit_2(capsys, generated_csv, extra, message):
+    path = generated_csv[0]
+    args = design_args(path)
+    if "--replicates" in extra:
+        args = args[:-2]
+    assert main(["mean", *args, *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_cli_bad_margins_name_the_file_and_key(capsys, generated_csv, tmp_path):
+    path = generated_csv[0]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"age": {"young": -1, "mid": 4200, "old": 2800}}))
+    assert main(["mean", *design_args(path), "--rake", str(bad)]) == 2
+    assert f"--rake {bad}: age.young: population total must be a positive number" in \
+        capsys.readouterr().err
+    assert main(["contrast", *design_args(path), "--by", "dom", "--coef", "zz=1"]) == 2
+    assert "--coef 'zz': no such level in column 'dom'" in capsys.readouterr().err
+    assert main(["contrast", *design_args(path), "--by", "dom", "--coef", "a"]) == 2
+    assert "expected LEVEL=NUMBER" in capsys.readouterr().err
