@@ -30,7 +30,6 @@ from analysis._validation import (
 )
 from analysis.design import (
     SINGLE_PSU_CHOICES,
-    PsuTotals,
     SinglePsu,
     collapse_single_psu_strata,
     psu_totals,
@@ -77,20 +76,6 @@ def _check_q(q: float) -> float:
     if not 0.0 < value < 1.0:
         raise ValueError(f"`q` must be in (0, 1) (open interval), got {q!r}")
     return value
-
-
-def _domain_df(totals: PsuTotals) -> NDArray[np.int64]:
-    """Per column: #PSUs with a respondent in the domain − #strata containing them
-    (R ``degf(subset(design, …))``)."""
-    _, stratum_code = factorize(totals.stratum)
-    present = totals.n > 0
-    if present.ndim == 1:
-        present = present[:, None]
-    df = np.empty(present.shape[1], dtype=np.int64)
-    for j in range(present.shape[1]):
-        psus = present[:, j]
-        df[j] = int(psus.sum()) - np.unique(stratum_code[psus]).size
-    return df
 
 
 def _woodruff(
@@ -236,7 +221,7 @@ def quantile(
         share_list = [shares]
     else:
         share_list = [shares[j] for j in range(len(labels))]
-    df = _domain_df(totals)
+    df = [share.df for share in share_list]  # the domain's (analysis.design.domain_df)
     results = [
         _woodruff(distribution, share, int(dfj), level, int(count), float(point))
         for distribution, share, dfj, count, point in zip(

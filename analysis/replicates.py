@@ -37,6 +37,7 @@ from analysis._validation import (
     plain,
 )
 from analysis.design import PsuTotals, summarize_design
+from analysis.estimators import EstimateOrDomains
 from analysis.results import ZERO_SE, Estimate
 
 ReplicateKind = Literal["jk1", "jkn", "brr", "bootstrap"]
@@ -44,7 +45,6 @@ REPLICATE_KINDS: tuple[str, ...] = ("jk1", "jkn", "brr", "bootstrap")
 MatrixKind = Literal["jk1", "jkn", "brr", "fay", "bootstrap", "other"]
 MATRIX_KINDS: tuple[str, ...] = ("jk1", "jkn", "brr", "fay", "bootstrap", "other")
 ReplicateSinglePsu = Literal["error", "certainty"]
-EstimateOrDomains = Estimate | dict[object, Estimate]
 
 RANK_TOLERANCE = 1e-5  # R degf.svyrep.design: qr(weights, tol = 1e-5)$rank − 1
 
