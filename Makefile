@@ -25,8 +25,15 @@ instance/secret_key:
 	$(BIN)/python -c "import secrets; print(secrets.token_hex(32))" > instance/secret_key
 	chmod 600 instance/secret_key
 
-run: install instance/secret_key
+# Fernet key for complainants' phone numbers (survey/complaints; MANYI_COMPLAINT_KEY).
+instance/complaint_key: | $(STAMP)
+	mkdir -p instance
+	$(BIN)/python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())" > instance/complaint_key
+	chmod 600 instance/complaint_key
+
+run: install instance/secret_key instance/complaint_key
 	$(BIN)/manyi db upgrade
+	MANYI_COMPLAINT_KEY="$$(cat instance/complaint_key)" \
 	$(BIN)/manyi demo --if-empty --cities $(DEMO_CITIES) --responses $(DEMO_RESPONSES) --seed 1
 	@echo
 	@echo "manyi is serving on http://$(HOST):$(PORT)/  (Ctrl-C stops it)"
@@ -36,7 +43,8 @@ run: install instance/secret_key
 	@# Login throttling counts in the rate limiter's store: several worker processes only
 	@# with a shared one (MANYI_RATELIMIT_STORAGE_URI=redis://...), else one process.
 	MANYI_BASE_URL="$${MANYI_BASE_URL:-http://$(HOST):$(PORT)}" \
-	MANYI_SECRET_KEY="$$(cat instance/secret_key)" $(BIN)/gunicorn \
+	MANYI_SECRET_KEY="$$(cat instance/secret_key)" \
+	MANYI_COMPLAINT_KEY="$$(cat instance/complaint_key)" $(BIN)/gunicorn \
 		--workers $$([ -n "$$MANYI_RATELIMIT_STORAGE_URI" ] && echo 2 || echo 1) --threads 8 \
 		--no-control-socket \
 		--bind $(HOST):$(PORT) --access-logfile - --access-logformat '"%(m)s %(U)s" %(s)s %(b)s %(M)sms' \

@@ -77,6 +77,10 @@ class Config:
     SESSION_COOKIE_SAMESITE: str = "Lax"
     SESSION_COOKIE_SECURE: bool = False
     MIN_CELL_SIZE: int = 10
+    # Fernet key (urlsafe base64, 32 bytes) for complainants' phone numbers; from the
+    # environment only (`make run` writes instance/complaint_key). Empty: phone numbers are
+    # refused with a clear error rather than stored unencrypted.
+    COMPLAINT_KEY: str = ""
     SINGLE_PSU: str = "collapse"
     # Public-use export: sites merged into variance units of at least this many respondents
     # per wave before replicate weights are built (survey.export.replicates).

@@ -7,16 +7,18 @@ Nothing is ever deleted by analysis: a response that must not enter the indices 
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -401,3 +403,105 @@ class Batch(Base):
 
     agency: Mapped[Agency] = relationship()
     city: Mapped[City] = relationship()
+
+
+class ComplaintStatus(enum.StrEnum):
+    """Stages of a tourist complaint (docs/complaints.md). ``transferred`` is an event, not a
+    resting state: the receiving city's case is ``received`` again."""
+
+    received = "received"
+    accepted = "accepted"
+    rejected = "rejected"
+    replied = "replied"  # the responsible unit's reply recorded
+    mediated = "mediated"  # mediation result recorded
+    closed = "closed"
+
+
+class Complaint(Base):
+    """A tourist complaint (旅游投诉) about a site, owned by the city that handles it.
+
+    ``phone_ciphertext`` is the only place the complainant's phone number exists (Fernet,
+    key from ``MANYI_COMPLAINT_KEY``); it is erased (set NULL, ``phone_erased_at``) 180 days
+    after closure. ``tracking_code`` is the complainant's only handle (unguessable).
+    ``(source, external_id)`` makes hotline imports idempotent. ``stage_started_at`` is when
+    the current deadline began (reception, or the transfer to this city)."""
+
+    __tablename__ = "complaint"
+    __table_args__ = (UniqueConstraint("source", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    tracking_code: Mapped[str] = mapped_column(String(32), unique=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
+    category: Mapped[str] = mapped_column(String(32))
+    description: Mapped[str] = mapped_column(Text)
+    occurred_on: Mapped[date | None] = mapped_column(Date)
+    channel: Mapped[str] = mapped_column(String(16))  # web, api, hotline
+    source: Mapped[str | None] = mapped_column(String(32))  # 12345, 12301 (imports)
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=ComplaintStatus.received.value,
+                                        index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    stage_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    accepted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    mediated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    reject_reason: Mapped[str | None] = mapped_column(Text)
+    escalated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rating: Mapped[int | None] = mapped_column(Integer)
+    rated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    phone_ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_erased_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    city: Mapped[City] = relationship()
+    site: Mapped[Site] = relationship()
+    events: Mapped[list[ComplaintEvent]] = relationship(
+        back_populates="complaint", order_by="ComplaintEvent.id")
+
+
+class ComplaintEvent(Base):
+    """One step of a complaint's history, shown to the complainant (``note`` is public text
+    written by the handler; never contact data)."""
+
+    __tablename__ = "complaint_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaint.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    status: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"))  # owner after this step
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    complaint: Mapped[Complaint] = relationship(back_populates="events")
+
+
+class SiteVisitors(Base):
+    """Visitor count of a site in a wave (for complaints per 10,000 visitors)."""
+
+    __tablename__ = "site_visitors"
+    __table_args__ = (UniqueConstraint("site_id", "wave"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
+    wave: Mapped[str] = mapped_column(String(8))
+    visitors: Mapped[int] = mapped_column(Integer)
+
+
+class OnlineReview(Base):
+    """A rating from an online platform, imported for the tourist satisfaction composite.
+    ``text`` is kept only because a file may carry it; it is never shown or exported."""
+
+    __tablename__ = "online_review"
+    __table_args__ = (Index("ix_online_review_site_date", "site_id", "reviewed_on"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"))
+    rating: Mapped[float] = mapped_column(Float)
+    max_rating: Mapped[float] = mapped_column(Float)
+    reviewed_on: Mapped[date] = mapped_column(Date)
+    text: Mapped[str | None] = mapped_column(Text)
+    import_sha256: Mapped[str] = mapped_column(String(64), index=True)
