@@ -639,8 +639,8 @@ class DomainCovariance:
         estimate = float(c @ self.estimates)
         variance = float(c @ self.covariance @ c)
         se = math.sqrt(max(variance, 0.0))
-        involved = self.present[:, c != 0].any(axis=1)
-        df = int(domain_df(involved[:, None], self.design)[0])
+        involved = np.asarray(self.present[:, np.flatnonzero(c)].any(axis=1)).reshape(-1, 1)
+        df = int(domain_df(involved, self.design)[0])
         low, high, statistic, p_value, note = t_test(estimate, se, df, self.confidence_level)
         return Difference(estimate, se, low, high, self.confidence_level, float(df), statistic,
                           p_value, note)

@@ -132,11 +132,11 @@ class Server:
 
 
 def start_server(name: str, app: str, env: dict[str, str], logdir: Path,
-                 extra: list[str]) -> Server:
+                 extra: list[str], workers: int = WORKERS, threads: int = THREADS) -> Server:
     port = free_port()
     log = logdir / f"{name}.log"
     env = {**os.environ, **env, "MANYI_BASE_URL": f"http://127.0.0.1:{port}"}
-    cmd = [str(GUNICORN), "--workers", str(WORKERS), "--threads", str(THREADS),
+    cmd = [str(GUNICORN), "--workers", str(workers), "--threads", str(threads),
            "--no-control-socket", "--bind", f"127.0.0.1:{port}", *extra, app]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
@@ -602,14 +602,21 @@ def main() -> None:
     parser.add_argument("--kill-every", type=float, default=3.0,
                         help="seconds between connection kills in the fault phase")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=WORKERS,
+                        help=f"gunicorn workers of both servers (default {WORKERS})")
+    parser.add_argument("--threads", type=int, default=THREADS,
+                        help=f"gunicorn threads per worker of both servers (default {THREADS}; "
+                             "1 = the sync worker)")
     parser.add_argument("--reload", action="store_true", help="drop and re-create the database")
     parser.add_argument("--skip-fault", action="store_true", help="no fault phase")
     parser.add_argument("--profile", type=int, metavar="N", default=0,
                         help="instead of the load: N submissions in this process (Flask test "
                              "client, one thread) under cProfile; prints where the time goes")
     args = parser.parse_args()
-    if args.clients < 1 or args.seconds <= 0 or args.kill_every <= 0:
-        raise SystemExit("--clients, --seconds and --kill-every must be positive")
+    if (args.clients < 1 or args.seconds <= 0 or args.kill_every <= 0 or args.workers < 1
+            or args.threads < 1):
+        raise SystemExit("--clients, --seconds, --kill-every, --workers and --threads must be "
+                         "positive")
     url = make_url(args.database_url).render_as_string(hide_password=False)
     sites = prepare_database(url, args.reload)
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(
@@ -632,17 +639,18 @@ def main() -> None:
 
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        app = start_server("app", "survey:create_app()", app_env, logdir, [])
+        app = start_server("app", "survey:create_app()", app_env, logdir, [],
+                           args.workers, args.threads)
         servers.append(app)
         bare = start_server("bare", "_bare_insert_app:create_app()",
                             {"MANYI_DATABASE_URL": url}, logdir,
-                            ["--pythonpath", str(HERE)])
+                            ["--pythonpath", str(HERE)], args.workers, args.threads)
         servers.append(bare)
         CPU_OF.update({s.name: s.proc.pid for s in servers})
         wait_ready(app, "/api/v1/questionnaires")
         wait_ready(bare, "/insert")
         machine(engine)
-        print(f"servers: gunicorn --workers {WORKERS} --threads {THREADS} each "
+        print(f"servers: gunicorn --workers {args.workers} --threads {args.threads} each "
               f"(app :{app.port}, bare insert :{bare.port}); logs in {logdir}")
         print(f"app environment: MANYI_RATELIMIT_ENABLED=false, "
               f"MANYI_MAX_RESPONSES_PER_CLIENT_SITE_DAY={DAILY_CAP} (every client is "

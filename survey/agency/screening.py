@@ -403,10 +403,10 @@ def timestamps(started: NDArray[np.float64], submitted: NDArray[np.float64],
         night_idx = order[night[order]]
         if night_idx.size >= settings.night_burst_size:
             tn = begin[night_idx]
-            for j in range(night_idx.size):
-                window = np.abs(tn - tn[j]) <= settings.night_burst_window
+            for k in range(night_idx.size):
+                window = np.abs(tn - tn[k]) <= settings.night_burst_window
                 if window.sum() >= settings.night_burst_size:
-                    burst[night_idx[j]] = True
+                    burst[night_idx[k]] = True
     mask = outside | burst | overlap
     figure = _share(mask)
     return CheckResult("timestamps", figure, settings.timestamps_threshold, _rows(rows, mask),

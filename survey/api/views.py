@@ -12,7 +12,7 @@ from sqlalchemy.orm import joinedload
 from survey.core.db import get_session
 from survey.core.jsonbody import BodyRefused, read_json_object
 from survey.core.models import Site
-from survey.core.places import site_by_code, site_refs
+from survey.core.places import site_ref
 from survey.core.responses.ingest import Conflict, SubmissionInvalid, prepare
 from survey.core.security import client_hash
 from survey.extensions import csrf, limiter
@@ -77,7 +77,7 @@ def survey_token() -> ResponseReturnValue:
     if q is None:
         return jsonify({"error": "not found", "errors": {
             "questionnaire": f"unknown questionnaire {qid!r}"}}), 404
-    site = site_by_code(get_session(), site_code)
+    site = site_ref(get_session(), site_code)
     if site is None:
         return jsonify({"error": "not found", "errors": {
             "site": f"unknown site {site_code!r}"}}), 404
@@ -108,7 +108,8 @@ def submit_response() -> ResponseReturnValue:
     session = get_session()
     token = body.pop("survey_token", None)
     site_code = body.get("site")
-    sites = site_refs(session, {site_code}) if isinstance(site_code, str) else {}
+    site = site_ref(session, site_code) if isinstance(site_code, str) else None
+    sites = {site.code: site} if site is not None else {}
     try:
         prepared = prepare(questionnaires(), body, sites)
         response, created = integrity.submit(session, prepared, token,

@@ -307,7 +307,8 @@ def write_labelled(csv_path: Path, cols: Sequence[Variable], out: Path, fmt: str
         v.name: {int(code): lab["en"][:80] for code, lab in v.value_labels.items()}
         for v in cols if v.type == "integer" and v.value_labels}
     if fmt == "sav":
-        labels = [f"{v.label['zh-Hans']} / {v.label['en']}" for v in cols]
+        # Any: pyreadstat's stubs changed the labels' type between 1.3.4 and 1.3.8
+        labels: Any = [f"{v.label['zh-Hans']} / {v.label['en']}" for v in cols]
         pyreadstat.write_sav(frame, str(out), column_labels=labels,
                              variable_value_labels=value_labels)
     elif fmt == "dta":

@@ -44,7 +44,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sqlalchemy import null, select, update
+from sqlalchemy import null, or_, select, update
 from sqlalchemy.orm import Session
 
 from survey.agency import screening
@@ -190,6 +190,14 @@ class Row:
     submitted: float
     started: float
     codes: str | None
+    at: datetime | None = None
+    """``submitted_at`` in UTC (rows of :func:`submit_rows`)."""
+    same_codes: bool = False
+    """Its ``item_codes`` equal the new response's (rows of :func:`submit_rows`)."""
+    mine: bool = False
+    """Submitted by the new response's client hash (rows of :func:`submit_rows`)."""
+    has_codes: bool = True
+    """Stored with ``item_codes`` (rows of :func:`submit_rows` leave ``codes`` None)."""
 
     @property
     def duration(self) -> float:
@@ -309,13 +317,50 @@ class SubmitScreen:
     burst_text: str = ""
 
 
-def screen_submission(session: Session, p: Prepared,
-                      settings: Settings = DEFAULT_SETTINGS) -> SubmitScreen:
+def submit_rows(session: Session, p: Prepared, since: datetime, *, codes: str,
+                client_hash: str | None) -> list[Row]:
+    """The responses of ``p``'s site submitted at or after ``since``, oldest first, in one
+    query on ``ix_response_site_time``: what the screening of a new response and the daily
+    cap need, without the answer codes (only whether they equal ``codes``) and with whether
+    ``client_hash`` submitted them."""
+    mine = (Response.client_hash == client_hash) if client_hash is not None else null()
+    stmt = select(Response.id, Response.questionnaire, Response.version, Response.status,
+                  Response.status_reason, Response.channel, Response.batch_id,
+                  Response.submitted_at, Response.started_at,
+                  (Response.item_codes == codes).label("same_codes"),
+                  Response.item_codes.is_(None).label("no_codes"),
+                  mine.label("mine")).where(
+        Response.site_id == p.site.id,
+        Response.submitted_at >= since.astimezone(UTC)).order_by(Response.submitted_at,
+                                                                 Response.id)
+    rows = []
+    for r in session.execute(stmt):
+        at = as_utc(r.submitted_at)
+        rows.append(Row(r.id, r.questionnaire, r.version, r.status, r.status_reason,
+                        r.channel == Channel.web and r.batch_id is None, at.timestamp(),
+                        _epoch(r.started_at), None, at, bool(r.same_codes), bool(r.mine),
+                        not r.no_codes))
+    return rows
+
+
+def history_since(p: Prepared, settings: Settings = DEFAULT_SETTINGS) -> datetime:
+    """The earliest ``submitted_at`` :func:`screen_submission` looks at."""
+    return p.submitted_at.astimezone(UTC) - max(settings.baseline + timedelta(hours=1),
+                                                settings.duplicate_window)
+
+
+def screen_submission(session: Session, p: Prepared, settings: Settings = DEFAULT_SETTINGS,
+                      *, rows: Sequence[Row] | None = None) -> SubmitScreen:
     """Straight-lining, speeding against the site's median duration, an exact copy of
-    another response at the site in the last 24 h, and whether the site is in a burst."""
+    another response at the site in the last 24 h, and whether the site is in a burst.
+
+    ``rows``: the site's responses from :func:`submit_rows` (since :func:`history_since`
+    or earlier, with ``p``'s answer codes); read here when not given. One query in all.
+    """
     q = p.questionnaire
     t = p.submitted_at.astimezone(UTC)
-    cells = split_codes(q, encode_items(q, p.answers))
+    encoded = encode_items(q, p.answers)
+    cells = split_codes(q, encoded)
     assert cells is not None  # encoded with q's own layout
     findings: list[Finding] = []
     flat = _straightlining(q, cells, settings)
@@ -323,7 +368,12 @@ def screen_submission(session: Session, p: Prepared,
         findings.append(flat)
 
     until = t + timedelta(microseconds=1)  # responses submitted up to t, this one's time
-    history = site_rows(session, p.site.id, t - settings.baseline - timedelta(hours=1), until)
+    if rows is None:
+        rows = submit_rows(session, p, history_since(p, settings), codes=encoded,
+                           client_hash=None)
+    before = [r for r in rows if r.at is not None and r.at < until]
+    since = t - settings.baseline - timedelta(hours=1)
+    history = [r for r in before if r.at is not None and r.at >= since]
     same_q = [r for r in history if r.web and r.questionnaire == q.id
               and r.status == ResponseStatus.valid and r.submitted >= (
                   t - settings.baseline).timestamp()]
@@ -332,19 +382,10 @@ def screen_submission(session: Session, p: Prepared,
     if speed is not None:
         findings.append(speed)
 
-    recent = [r for r in site_rows(session, p.site.id, t - settings.duplicate_window, until,
-                                   with_codes=True)
-              if r.questionnaire == q.id and r.version == q.version]
-    _fill_codes(session, q, recent)
-    pairs = [(r, c) for r in recent if (c := split_codes(q, r.codes)) is not None]
-    new = Row(0, q.id, q.version, ResponseStatus.valid, None, True, t.timestamp(), started,
-              ",".join(cells))
-    rows = [r for r, _c in pairs] + [new]
-    copies = _duplicate_of(q, rows, [c for _r, c in pairs] + [cells], settings)
-    if len(rows) - 1 in copies:
-        other = rows[copies[len(rows) - 1]]
+    copy = _earlier_copy(session, q, before, cells, t, settings)
+    if copy is not None:
         findings.append(Finding(DUPLICATES, _duplicate_text(
-            other.id, (t.timestamp() - other.submitted) / HOUR)))
+            copy.id, (t.timestamp() - copy.submitted) / HOUR)))
 
     hour_start = t.timestamp() - HOUR
     in_hour = sum(1 for r in history if r.web and r.submitted > hour_start) + 1
@@ -358,14 +399,48 @@ def screen_submission(session: Session, p: Prepared,
     return SubmitScreen(findings)
 
 
+def _earlier_copy(session: Session, q: Questionnaire, before: Sequence[Row],
+                  cells: Sequence[str], t: datetime, settings: Settings) -> Row | None:
+    """The oldest response to ``q`` (same version) at the site in the duplicate window
+    whose answer vector is ``cells`` exactly, unless the new response is left out of the
+    duplicate check (straight-lined, or fewer than ``near_duplicate_min_items`` answers).
+
+    The rule of :func:`_duplicate_of` for the newest row: an exact copy is flagged when an
+    earlier, not excluded row has the same vector; a row with the same cells is excluded
+    exactly when the new one is, so only rows with equal ``item_codes`` need reading
+    (``Row.same_codes``), and those stored without codes are encoded from their answers.
+    """
+    scale = scale_answers(q, [cells])
+    if (screening.straightline_mask(scale, settings.screening.straightline_min_items)[0]
+            or sum(1 for c in cells if c) < settings.screening.near_duplicate_min_items):
+        return None
+    window = settings.duplicate_window.total_seconds()
+    start = t - settings.duplicate_window
+    recent = [r for r in before if r.at is not None and r.at >= start
+              and r.questionnaire == q.id and r.version == q.version]
+    _fill_codes(session, q, [r for r in recent if not r.has_codes])
+    key = list(cells)
+    for r in recent:
+        same = r.same_codes or (not r.has_codes and split_codes(q, r.codes) == key)
+        if same and t.timestamp() - r.submitted <= window:
+            return r
+    return None
+
+
 def flag_burst_hour(session: Session, site_id: int, since: datetime, until: datetime,
                     text: str) -> int:
     """Flag the unreviewed web responses of ``site_id`` submitted in ``(since, until]``
-    with the burst ``text``; returns how many. Does not commit."""
-    ids = [r.id for r in site_rows(session, site_id, since, until + timedelta(microseconds=1))
-           if r.unreviewed and r.submitted > since.timestamp()]
-    _flag(session, {rid: text for rid in ids})
-    return len(ids)
+    with the burst ``text``; returns how many. One UPDATE; does not commit."""
+    result = session.execute(
+        update(Response).where(
+            Response.site_id == site_id, Response.submitted_at > since.astimezone(UTC),
+            Response.submitted_at < (until + timedelta(microseconds=1)).astimezone(UTC),
+            Response.channel == Channel.web.value, Response.batch_id.is_(None),
+            Response.status == ResponseStatus.valid.value,
+            or_(Response.status_reason.is_(None), Response.status_reason == ""))
+        .values(status=ResponseStatus.flagged.value, status_reason=text)
+        .execution_options(synchronize_session=False))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def _flag(session: Session, reasons: Mapping[int, str]) -> None:

@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session
 from survey.core import audit
 from survey.core.models import Response, ResponseStatus
 from survey.core.questionnaires import Questionnaire
-from survey.core.responses.ingest import Prepared, TokenUsed, store
+from survey.core.responses.codes import encode_items
+from survey.core.responses.ingest import Conflict, Prepared, TokenUsed, store
 from survey.integrity import checks, tokens
 from survey.integrity.tokens import TokenRefused
 
@@ -77,41 +78,84 @@ def responses_today(session: Session, site_id: int, client_hash: str, now: datet
         Response.submitted_at > (now - CAP_WINDOW).astimezone(UTC))) or 0
 
 
+def _holder(session: Session, token_id: str) -> Response | None:
+    return session.scalar(select(Response).where(Response.survey_token == token_id))
+
+
+def _is_replay(holder: Response | None, p: Prepared) -> bool:
+    return (holder is not None and holder.client_uuid == p.client_uuid
+            and holder.payload_hash == p.payload_hash)
+
+
+def _already_used() -> TokenRefused:
+    return TokenRefused(tokens.ALREADY_USED, "the token was already used for another "
+                                             "response; get a new one")
+
+
 def submit(session: Session, p: Prepared, token_text: object, *, client_hash: str,
            policy: Policy, now: datetime | None = None) -> tuple[Response, bool]:
     """Admit and store one web response: ``(response, created)``.
 
     Raises :class:`survey.integrity.tokens.TokenRefused`, :class:`DailyCapReached` or
     :class:`survey.core.responses.ingest.Conflict` (nothing stored). Commits.
+
+    The checks are those of the module docstring, in that order of precedence. The
+    token's holder is read only when the fast path fails or finds a stored response (a
+    new token has none: the unique index on ``survey_token`` and on ``client_uuid``
+    catch a used token and a replay at the INSERT); the cap and the screening share one
+    query (:func:`survey.integrity.checks.submit_rows`).
     """
     now = now or tokens.current_time()
     token = tokens.read(policy.secret, token_text)
-    holder = session.scalar(select(Response).where(Response.survey_token == token.id))
-    if (holder is not None and holder.client_uuid == p.client_uuid
-            and holder.payload_hash == p.payload_hash):
-        return holder, False  # a replay (also one that raced the first submission)
-    tokens.check(token, site=p.site.code, questionnaire=p.questionnaire.id,
-                 lifetime=policy.token_lifetime, now=now)
-    if p.submitted_at < token.issued_at - policy.token_lifetime:
-        raise TokenRefused(tokens.PREDATES,
-                           f"submitted_at {p.submitted_at.isoformat()} lies more than "
-                           f"{policy.token_lifetime.total_seconds() / 60:.0f} minutes before "
-                           "the token was issued")
-    if holder is not None:
-        raise TokenRefused(tokens.ALREADY_USED, "the token was already used for another "
-                                                "response; get a new one")
-    if responses_today(session, p.site.id, client_hash, now) >= policy.daily_cap:
-        raise DailyCapReached(policy.daily_cap, p.site.code)
-    screen = checks.screen_submission(session, p, policy.screening)
-    status = ResponseStatus.flagged if screen.findings else ResponseStatus.valid
     try:
+        tokens.check(token, site=p.site.code, questionnaire=p.questionnaire.id,
+                     lifetime=policy.token_lifetime, now=now)
+        if p.submitted_at < token.issued_at - policy.token_lifetime:
+            raise TokenRefused(tokens.PREDATES,
+                               f"submitted_at {p.submitted_at.isoformat()} lies more than "
+                               f"{policy.token_lifetime.total_seconds() / 60:.0f} minutes "
+                               "before the token was issued")
+    except TokenRefused:
+        holder = _holder(session, token.id)
+        if _is_replay(holder, p):
+            assert holder is not None
+            return holder, False  # a replay, even after the token expired
+        raise
+    try:
+        since = min(checks.history_since(p, policy.screening), now - CAP_WINDOW)
+        codes = encode_items(p.questionnaire, p.answers)
+        rows = checks.submit_rows(session, p, since, codes=codes, client_hash=client_hash)
+        cap_since = (now - CAP_WINDOW).astimezone(UTC)
+        if sum(1 for r in rows if r.mine and r.at is not None and r.at > cap_since
+               ) >= policy.daily_cap:
+            raise DailyCapReached(policy.daily_cap, p.site.code)
+        screen = checks.screen_submission(session, p, policy.screening, rows=rows)
+        status = ResponseStatus.flagged if screen.findings else ResponseStatus.valid
         response, created = store(session, p, status=status.value,
                                   status_reason=checks.reason_of(screen.findings) or None,
                                   survey_token=token.id, client_hash=client_hash)
     except TokenUsed:
-        raise TokenRefused(tokens.ALREADY_USED, "the token was already used for another "
-                                                "response; get a new one") from None
-    if created and screen.burst_since is not None:
+        holder = _holder(session, token.id)
+        if _is_replay(holder, p):  # raced the first submission
+            assert holder is not None
+            return holder, False
+        raise _already_used() from None
+    except (DailyCapReached, Conflict):
+        holder = _holder(session, token.id)
+        if _is_replay(holder, p):
+            assert holder is not None
+            return holder, False
+        if holder is not None:
+            raise _already_used() from None
+        raise
+    if not created:
+        # The client_uuid is stored with this content: a replay when under this token
+        # (or a token never used); another response holding the token comes first.
+        holder = _holder(session, token.id)
+        if holder is not None and holder.id != response.id:
+            raise _already_used()
+        return response, False
+    if screen.burst_since is not None:
         checks.flag_burst_hour(session, p.site.id, screen.burst_since,
                                p.submitted_at, screen.burst_text)
         session.commit()

@@ -13,13 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -275,12 +279,51 @@ def new_receipt_code() -> str:
     return "".join(secrets.choice(RECEIPT_ALPHABET) for _ in range(8))
 
 
+_VERSION_IDS: weakref.WeakKeyDictionary[Any, dict[tuple[str, int, str], int]] = (
+    weakref.WeakKeyDictionary())
+"""Per engine: ``{(questionnaire, version, content hash): questionnaire_version.id}`` of the
+versions this process has stored or checked (rows are never changed once written)."""
+_VERSION_IDS_LOCK = threading.Lock()
+
+
+def _version_cache(session: Session) -> dict[tuple[str, int, str], int] | None:
+    try:
+        bind = session.get_bind()
+    except Exception:  # pragma: no cover - a session without a bind
+        return None
+    engine = getattr(bind, "engine", bind)
+    with _VERSION_IDS_LOCK:
+        try:
+            return _VERSION_IDS.setdefault(engine, {})
+        except TypeError:  # pragma: no cover - not weak-referenceable
+            return None
+
+
+def forget_questionnaire_versions(session: Session) -> None:
+    """Drop this process's cache of stored questionnaire versions for the session's
+    database (after they were deleted, e.g. a test emptying its tables)."""
+    cache = _version_cache(session)
+    if cache is not None:
+        cache.clear()
+
+
 def questionnaire_version_id(session: Session, q: Questionnaire,
                              cache: dict[tuple[str, int], int] | None = None) -> int:
-    """The id of the stored version of ``q``, recording it on first use."""
+    """The id of the stored version of ``q``, recording it on first use.
+
+    A version read back from the table is remembered per process and database (a stored
+    version is never changed), so only the first submissions of a version in a process
+    read the table; ``cache`` is the caller's own memo on top (batches)."""
     key = (q.id, q.version)
     if cache is not None and key in cache:
         return cache[key]
+    shared = _version_cache(session)
+    shared_key = (q.id, q.version, q.content_hash)
+    found = shared.get(shared_key) if shared is not None else None
+    if found is not None:
+        if cache is not None:
+            cache[key] = found
+        return found
     row = session.scalar(select(QuestionnaireVersion).where(
         QuestionnaireVersion.questionnaire == q.id, QuestionnaireVersion.version == q.version))
     if row is None:
@@ -297,6 +340,11 @@ def questionnaire_version_id(session: Session, q: Questionnaire,
         raise RuntimeError(
             f"questionnaires/{q.id}.yaml changed but its version is still {q.version}: "
             "raise the version so stored responses keep the text they answered")
+    elif shared is not None:
+        # Read back, not written by this transaction (which might still roll back): a
+        # row that another transaction committed (or, rarely, this session's own earlier
+        # flush: store forgets the memo when an INSERT fails).
+        shared[shared_key] = row.id
     if cache is not None:
         cache[key] = row.id
     return row.id
@@ -322,6 +370,7 @@ def _response_row(p: Prepared, qv_id: int, *, status: str, agency_id: int | None
 
 
 def _answer_rows(response_id: int, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per answer, every row with the same keys (one executemany per response)."""
     rows = []
     for item, value in answers.items():
         row: dict[str, Any] = {"response_id": response_id, "item": item, "value_num": None,
@@ -345,6 +394,31 @@ def _score_rows(response_id: int, scores: Mapping[str, float | None]) -> list[di
             for d, v in scores.items() if v is not None]
 
 
+# Core INSERTs for the answer and score rows: every row carries the same keys, so one
+# executemany per table (the ORM's bulk INSERT leaves out None values and splits the rows
+# by the columns they set).
+_ANSWER_TABLE = cast(Table, Answer.__table__)
+_SCORE_TABLE = cast(Table, Score.__table__)
+
+
+_NEW_RESPONSE: dict[str, Any] = {}
+"""Per dialect: the INSERT of a new response (built once; SQLAlchemy caches its SQL)."""
+
+
+def _insert_new(session: Session, row: Mapping[str, Any]) -> Response | None:
+    """INSERT the response row unless its ``client_uuid`` is stored already (``ON CONFLICT
+    (client_uuid) DO NOTHING``: no failed statement, so nothing of the caller's
+    transaction is rolled back); the new :class:`Response` as the INSERT returned it, or
+    None. Any other constraint (the survey token's unique index) still raises."""
+    dialect = session.get_bind().dialect.name
+    stmt = _NEW_RESPONSE.get(dialect)
+    if stmt is None:
+        base = pg_insert(Response) if dialect == "postgresql" else sqlite_insert(Response)
+        stmt = _NEW_RESPONSE[dialect] = (
+            base.on_conflict_do_nothing(index_elements=["client_uuid"]).returning(Response))
+    return session.scalars(stmt, [dict(row)]).one_or_none()
+
+
 def store(session: Session, p: Prepared, *, status: str = ResponseStatus.valid.value,
           agency_id: int | None = None, batch_id: int | None = None,
           interviewer: str | None = None, weight: float = 1.0,
@@ -356,42 +430,51 @@ def store(session: Session, p: Prepared, *, status: str = ResponseStatus.valid.v
     submission. Raises :class:`Conflict` when the ``client_uuid`` holds other content and
     :class:`TokenUsed` when another response holds ``survey_token`` (web responses: the
     id of their survey token and the client hash, :mod:`survey.integrity`). Commits.
+
+    A replay is found by the INSERT itself (the ``client_uuid`` unique index), not by a
+    SELECT before it: three statements and the commit for a new response.
     """
-    existing = _existing(session, p)
-    if existing is not None:
-        return existing, False
     qv_id = questionnaire_version_id(session, p.questionnaire)
     row = _response_row(p, qv_id, status=status, agency_id=agency_id, batch_id=batch_id,
                         interviewer=interviewer, weight=weight)
     row.update(status_reason=status_reason, survey_token=survey_token,
                client_hash=client_hash)
     try:
-        response_id = session.execute(insert(Response).returning(Response.id),
-                                      [row]).scalar_one()
+        response = _insert_new(session, row)
+        if response is None:
+            existing = _existing(session, p.client_uuid, p.payload_hash)
+            if existing is not None:
+                return existing, False
+            # Deleted since the INSERT found it: store it now.
+            return store(session, p, status=status, agency_id=agency_id,
+                         batch_id=batch_id, interviewer=interviewer, weight=weight,
+                         status_reason=status_reason, survey_token=survey_token,
+                         client_hash=client_hash)
         if p.answers:
-            session.execute(insert(Answer), _answer_rows(response_id, p.answers))
-        score_rows = _score_rows(response_id, p.scores)
+            session.execute(_ANSWER_TABLE.insert(), _answer_rows(response.id, p.answers))
+        score_rows = _score_rows(response.id, p.scores)
         if score_rows:
-            session.execute(insert(Score), score_rows)
+            session.execute(_SCORE_TABLE.insert(), score_rows)
         session.commit()
     except IntegrityError:
         session.rollback()
-        existing = _existing(session, p)
+        forget_questionnaire_versions(session)  # in case the version row was deleted
+        existing = _existing(session, p.client_uuid, p.payload_hash)
         if existing is None:
             if survey_token is not None and session.scalar(select(Response.id).where(
                     Response.survey_token == survey_token)) is not None:
                 raise TokenUsed(survey_token) from None
             raise
         return existing, False
-    return session.get_one(Response, response_id), True
+    return response, True
 
 
-def _existing(session: Session, p: Prepared) -> Response | None:
-    found = session.scalar(select(Response).where(Response.client_uuid == p.client_uuid))
+def _existing(session: Session, client_uuid: str, digest: str) -> Response | None:
+    found = session.scalar(select(Response).where(Response.client_uuid == client_uuid))
     if found is None:
         return None
-    if found.payload_hash != p.payload_hash:
-        raise Conflict(p.client_uuid, found.id)
+    if found.payload_hash != digest:
+        raise Conflict(client_uuid, found.id)
     return found
 
 
