@@ -7,7 +7,18 @@ from typing import Any
 
 from flask import Flask
 
-from survey import accounts, agency, api, dashboard, demo, export, integrity, respond, weights
+from survey import (
+    accounts,
+    agency,
+    api,
+    complaints,
+    dashboard,
+    demo,
+    export,
+    integrity,
+    respond,
+    weights,
+)
 from survey.config import Config
 from survey.core import db, i18n, origin, web
 from survey.core.questionnaires import load_questionnaires
@@ -15,7 +26,8 @@ from survey.extensions import babel, compress, csrf, limiter, login_manager
 
 # Each feature registers its blueprints and `manyi` sub-commands in ``init_app``;
 # removing a feature is deleting its folder and its name here.
-FEATURES = (respond, accounts, dashboard, export, api, agency, weights, demo, integrity)
+FEATURES = (respond, accounts, dashboard, export, api, agency, weights, demo, integrity,
+            complaints)
 
 COMPRESSION = {
     "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript",

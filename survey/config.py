@@ -82,6 +82,14 @@ class Config:
     # refused with a clear error rather than stored unencrypted.
     COMPLAINT_KEY: str = ""
     SINGLE_PSU: str = "collapse"
+    # Tourist satisfaction composite (survey.complaints.composite, docs/complaints.md
+    # "Figures"): weights of the on-site survey index, the online-review index and the
+    # complaint index (each >= 0, summing to 1), and the complaint rate (complaints per
+    # 1,000 valid tourism responses) at which the complaint index reaches 0.
+    SATISFACTION_WEIGHT_ONSITE: float = 0.6
+    SATISFACTION_WEIGHT_REVIEWS: float = 0.2
+    SATISFACTION_WEIGHT_COMPLAINTS: float = 0.2
+    COMPLAINT_RATE_CEILING: float = 50.0
     # Public-use export: sites merged into variance units of at least this many respondents
     # per wave before replicate weights are built (survey.export.replicates).
     EXPORT_MIN_VARIANCE_UNIT: int = 10
@@ -98,6 +106,15 @@ class Config:
     HTTPS: bool = False
 
     def __post_init__(self) -> None:
+        weights = (self.SATISFACTION_WEIGHT_ONSITE, self.SATISFACTION_WEIGHT_REVIEWS,
+                   self.SATISFACTION_WEIGHT_COMPLAINTS)
+        if any(not 0 <= w <= 1 for w in weights) or abs(sum(weights) - 1) > 1e-9:
+            raise ConfigError("MANYI_SATISFACTION_WEIGHT_ONSITE, _REVIEWS and _COMPLAINTS must "
+                              f"each be between 0 and 1 and sum to 1, not {weights!r}")
+        if not self.COMPLAINT_RATE_CEILING > 0:
+            raise ConfigError("MANYI_COMPLAINT_RATE_CEILING must be a positive number of "
+                              "complaints per 1,000 responses, not "
+                              f"{self.COMPLAINT_RATE_CEILING!r}")
         if self.ENV not in ENVIRONMENTS:
             raise ConfigError(f"MANYI_ENV must be one of {', '.join(ENVIRONMENTS)}, "
                               f"not {self.ENV!r}")
@@ -150,6 +167,11 @@ class Config:
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif f.type in ("int", int):
                 values[f.name] = int(raw)
+            elif f.type in ("float", float):
+                try:
+                    values[f.name] = float(raw)
+                except ValueError:
+                    raise ConfigError(f"MANYI_{f.name} must be a number, not {raw!r}") from None
             elif f.name in ("LANGUAGES", "TRUSTED_HOSTS"):
                 values[f.name] = tuple(x.strip() for x in raw.split(",") if x.strip())
             else:

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from survey import create_app
 from survey.agency import tokens
+from survey.complaints import service as complaints
 from survey.core.db import get_session
 from survey.core.models import (
     Agency,
@@ -26,6 +27,7 @@ from survey.core.models import (
     District,
     Response,
     Site,
+    SiteKind,
     User,
 )
 from tests.helpers import PASSWORD, csrf_token, login, setup_demo
@@ -46,6 +48,12 @@ PUBLIC = {
     "api.list_sites": "public site list for the survey app (no responses)",
     "api.submit_response": "citizens submit responses",
     "api.survey_token": "a survey token for one response at a public site (no data)",
+    "complaints.new": "tourists file complaints about a public site (no login)",
+    "complaints.receipt": "the complainant's receipt, found by the unguessable tracking code",
+    "complaints.track": "the complainant's tracking page (tracking code; no contact data)",
+    "complaints.rate": "the complainant rates the handling (tracking code)",
+    "complaints_api.submit": "tourists file complaints through the API",
+    "complaints_api.track": "a complaint's public status by its tracking code",
 }
 PUBLIC_PREFIXES = {"/s/": "the citizen questionnaire flow"}
 # Token-authenticated APIs ignore the session: a logged-in official is 401 there (no data);
@@ -74,12 +82,18 @@ def two_cities(app):  # type: ignore[no-untyped-def]
                         auto_decision="accepted")
         session.add(batch_b)
         token_b, _raw = tokens.create(session, agency_b, actor="test")
+        spot_b = session.scalars(select(Site).where(
+            Site.city_id == b.id, Site.kind == SiteKind.scenic_spot)).first()
+        complaint_b = complaints.create(
+            session, site=spot_b, category="price", description="city B's complaint",
+            occurred_on=None, phone=None, channel="web", actor="test")
         session.commit()
         user_b = session.scalar(select(User.id).where(User.email == f"official.{b.code}@test.cn"))
         return {"a": a.code, "b": b.code, "b_names": (b.code, b.name_zh, b.name_en),
                 "site_b": site_b.code, "district_b": district_b.code,
                 "response_b": str(response_b), "agency_b": agency_b.code,
-                "batch_b": str(batch_b.id), "user_b": str(user_b), "token_b": str(token_b.id)}
+                "batch_b": str(batch_b.id), "user_b": str(user_b), "token_b": str(token_b.id),
+                "complaint_b": str(complaint_b.id)}
 
 
 def candidates(arg: str, t: dict) -> list[str]:
@@ -89,7 +103,8 @@ def candidates(arg: str, t: dict) -> list[str]:
         "code": [t["b"], t["site_b"], t["district_b"], t["agency_b"]],
         "agency": [t["agency_b"]], "agency_code": [t["agency_b"]],
         "batch_id": [t["batch_b"]], "response_id": [t["response_b"]], "user_id": [t["user_b"]],
-        "token_id": [t["token_b"]],
+        "token_id": [t["token_b"]], "cid": [t["complaint_b"]],
+        "action": ["accept", "reject", "transfer", "reply", "mediation", "close", "phone"],
         "site": [t["site_b"]], "site_code": [t["site_b"]],
         "district": [t["district_b"]], "district_code": [t["district_b"]],
         "questionnaire": ["healthcare"], "qid": ["healthcare"],

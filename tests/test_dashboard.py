@@ -300,7 +300,10 @@ def test_filters_are_kept_in_links_and_csv_urls(app, client, demo):
                       ).get_data(as_text=True)
     assert re.search(r'<option value="female" selected>', html)
     csv_links = re.findall(r'class="csv" href="([^"]+)"', html)
-    assert len(csv_links) == 1
+    # the overview, and the complaint figures of the tourism sites (issue 15)
+    assert sorted(re.sub(r".*table=", "", link) for link in csv_links) == [
+        "complaints_categories", "complaints_sites", "complaints_waves", "overview",
+        "satisfaction_composite"]
     for link in csv_links:
         link = link.replace("&amp;", "&")
         assert f"wave={PREVIOUS}" in link and "gender=female" in link and "format=csv" in link

@@ -114,14 +114,22 @@ def test_pages_fit_375_and_1280_without_horizontal_scroll(server, app):  # type:
         from sqlalchemy import select
 
         from survey.core.db import get_session
-        from survey.core.models import Site
+        from survey.core.models import City, Complaint, Site
 
         site = get_session().scalar(select(Site).where(Site.kind == "hospital")
                                     .order_by(Site.code))
+        spot = get_session().scalar(select(Site.code).where(Site.kind == "scenic_spot")
+                                    .order_by(Site.code))
+        case = get_session().execute(select(Complaint.id, Complaint.tracking_code).join(
+            City, City.id == Complaint.city_id).where(City.code == "hangzhou")
+            .order_by(Complaint.id).limit(1)).one()
     host = urlsplit(server).netloc
-    citizen = ["/", "/auth/login", f"/s/healthcare?site={site.code}"]
-    official = ["/dashboard/hangzhou", "/dashboard/hangzhou/healthcare"]
-    admin = ["/dashboard/all-cities", "/dashboard/chengdu/tourism"]
+    citizen = ["/", "/auth/login", f"/s/healthcare?site={site.code}",
+               f"/complaints/new?site={spot}", f"/complaints/track/{case.tracking_code}"]
+    # the dashboard pages last: the charts of the last page are counted below
+    official = ["/complaints", f"/complaints/case/{case.id}", "/dashboard/hangzhou",
+                "/dashboard/hangzhou/healthcare"]
+    admin = ["/complaints/escalations", "/dashboard/all-cities", "/dashboard/chengdu/tourism"]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:

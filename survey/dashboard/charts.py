@@ -117,6 +117,19 @@ def importance_performance(title: str, labels: Sequence[str], importance: Sequen
     return fig
 
 
+def bars(title: str, labels: Sequence[str], values: Sequence[float], *,
+         axis_title: str) -> go.Figure:
+    """Horizontal bars, one per unit in the given order (complaint rates, composites)."""
+    full = list(labels)
+    fig = go.Figure(layout=_layout(title, 80 + 30 * max(len(labels), 1)))
+    fig.add_trace(go.Bar(x=_finite(values), y=[_short(x) for x in full], orientation="h",
+                         marker={"color": BLUE}, customdata=full,
+                         hovertemplate="%{customdata}: %{x:.2f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", automargin=True, type="category")
+    fig.update_xaxes(title={"text": axis_title}, automargin=True, rangemode="tozero")
+    return fig
+
+
 def to_json(fig: go.Figure) -> str:
     """Figure JSON safe inside ``<script type="application/json">`` (no ``</script>``)."""
     return fig.to_json().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

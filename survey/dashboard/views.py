@@ -30,6 +30,9 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response as BaseResponse
 
+from survey.complaints import composite as complaint_composite
+from survey.complaints import figures as complaint_figures
+from survey.complaints.categories import CATEGORIES
 from survey.core import audit
 from survey.core.db import engine_of, get_session
 from survey.core.i18n import localized, localized_name
@@ -41,6 +44,7 @@ from survey.dashboard.assets import PLOTLY_FILENAME
 from survey.dashboard.filters import BadFilter, filter_choices, parse_filters, site_kind_label
 from survey.dashboard.tables import (
     ESTIMATE_FORMATS,
+    FEW,
     SUPPRESSED,
     Table,
     csv_response,
@@ -291,10 +295,17 @@ def city_overview(city: str) -> ResponseReturnValue:
 
     # The trend over waves is on the questionnaire page: the overview stays one wave pair.
     all_charts = [chart(overview, fig, _("No questionnaire has enough responses."))]
+    tq = _tourism_questionnaire(qs)
+    complaints = (complaint_section(session, c, tq, wave, waves, filters, with_overdue=True)
+                  if tq is not None and wave else ComplaintSection(
+                      [], len(complaint_figures.overdue(session, c.id,
+                                                        complaint_figures.china_today())),
+                      _overdue_url()))
     _audit("overview", c.id, wave=wave)
-    return _respond(all_charts, f"{c.code}-{wave}", lambda: render_template(
+    return _respond([*all_charts, *complaints.charts], f"{c.code}-{wave}", lambda: render_template(
         "dashboard/city.html", city=c, rows=rows, wave=wave, previous=prev, choices=choices,
-        filters=filters, charts=all_charts, held_titles=integrity_review.CHECK_TITLES,
+        filters=filters, charts=all_charts, complaints=complaints,
+        held_titles=integrity_review.CHECK_TITLES,
         held=integrity_review.held_back(session, c.id, qs, [wave]) if wave else {},
         **_page_context()))
 
@@ -371,11 +382,15 @@ def questionnaire(city: str, questionnaire: str) -> ResponseReturnValue:
             "sites", _("Sites"),
             [(localized_name(sites[k]), v) for k, v in by_site.cells.items() if k in sites],
             bench_kpi.index if bench_kpi else None))
+    complaints = (complaint_section(session, c, q, wave, waves, filters, with_overdue=False)
+                  if q.domain == "tourism" and wave is not None else None)
     _audit("questionnaire", c.id, questionnaire=q.id, wave=wave)
     others = [(x.id, localized(x.title)) for x in _questionnaires().values()]
-    return _respond(charts_, f"{c.code}-{q.id}-{wave}", lambda: render_template(
+    return _respond([*charts_, *(complaints.charts if complaints else [])],
+                    f"{c.code}-{q.id}-{wave}", lambda: render_template(
         "dashboard/questionnaire.html", city=c, q=q, title=localized(q.title), wave=wave,
         choices=choices, filters=filters, charts=charts_, others=others,
+        complaints=complaints,
         kept=_kept_args(), held_titles=integrity_review.CHECK_TITLES,
         held=integrity_review.held_back(session, c.id, [q.id], [wave]).get((q.id, wave))
         if wave else None, **ctx, **_page_context()))
@@ -517,3 +532,214 @@ def all_cities() -> ResponseReturnValue:
         charts=charts_, benchmark=bench_kpi,
         questionnaires=[(x.id, localized(x.title)) for x in qs.values()],
         **_page_context()))
+
+
+# --------------------------------------------------------------------------- complaints
+# Issue 15: complaint figures and the tourist satisfaction composite on the city page and
+# the tourism questionnaire page. Numbers: survey.complaints.figures / .composite.
+
+def _tourism_questionnaire(qs: Mapping[str, Any]) -> Any | None:
+    return next((q for q in qs.values() if q.domain == "tourism"), None)
+
+
+def _complaint_columns(f: complaint_figures.Figures | None) -> list[Any]:
+    """The figure columns of one unit (see :func:`_complaint_headers`)."""
+    if f is None:
+        return [0, 0, None, None, None, None, None, None, None, 0, None, None, None]
+    min_cell = current_app.config["MIN_CELL_SIZE"]
+    shares = [f.on_time[n].value for n in complaint_figures.DEADLINE_NAMES]
+    rating: list[Any]
+    if f.rating is not None:
+        rating = [f.rated, f.rating.estimate, f.rating.ci_low, f.rating.ci_high]
+    elif 0 < f.rated < min_cell:
+        rating = [FEW, SUPPRESSED, None, None]
+    else:
+        rating = [f.rated, None, None, None]
+    return [f.complaints, f.responses, f.per_1000_responses, f.visitors,
+            f.per_10000_visitors, *(None if s is None else 100.0 * s for s in shares),
+            f.median_days_to_close, *rating]
+
+
+def _complaint_headers(unit: str) -> tuple[list[str], list[str]]:
+    return ([unit, _("Complaints"), _("Valid tourism responses"),
+             _("Complaints per 1,000 responses"), _("Visitors"),
+             _("Complaints per 10,000 visitors"), _("Accepted on time (%)"),
+             _("Replied on time (%)"), _("Mediated on time (%)"), _("Median days to close"),
+             _("Ratings (n)"), _("Mean handling rating (1–5)"), _("95% CI low"),
+             _("95% CI high")],
+            ["text", "int", "int", "2", "int", "2", "1", "1", "1", "1", "n", "2", "2", "2"])
+
+
+def _complaint_note() -> str:
+    return _("A complaint counts for the site complained about and the quarter it was "
+             "received in. On time: deadlines met among the cases whose deadline was met or "
+             "has passed (acceptance 5 working days, reply 10 days, mediation 60 days). "
+             "Per 10,000 visitors only where every site has a visitor count. Mean rating "
+             "with its 95%% CI over the complainants who rated (simple random sample); "
+             "suppressed below %(n)d ratings.", n=current_app.config["MIN_CELL_SIZE"])
+
+
+def _reason_text(code: str | None) -> str:
+    texts = {
+        complaint_composite.ONSITE_NO_RESPONSES: _("no on-site survey responses in this wave"),
+        complaint_composite.ONSITE_SUPPRESSED: _(
+            "on-site survey index suppressed (n < %(n)d)", n=current_app.config["MIN_CELL_SIZE"]),
+        complaint_composite.NO_REVIEWS: _("no online reviews in this wave"),
+        complaint_composite.NO_RESPONSES: _(
+            "complaint rate unknown: no valid tourism survey responses in this wave"),
+        complaint_composite.NO_DEADLINE_DUE: _(
+            "on-time share unknown: no complaint deadline has come yet"),
+    }
+    return texts.get(code or "", code or "")
+
+
+def _composite_note(weights: complaint_composite.Weights) -> str:
+    return _("Composite = %(ws).2f × on-site survey index + %(wo).2f × online-review index + "
+             "%(wc).2f × complaint index. On-site: the overall index of the tourism survey. "
+             "Online reviews: mean of 100 × rating / maximum rating over the wave's reviews. "
+             "Complaint index: 100 × on-time share (all deadlines) × max(0, 1 − complaints "
+             "per 1,000 responses / %(ceiling)g). When a component is missing the composite "
+             "is not computed (never re-weighted).", ws=weights.onsite, wo=weights.reviews,
+             wc=weights.complaints, ceiling=weights.rate_ceiling)
+
+
+@dataclass
+class ComplaintSection:
+    charts: list[Chart]
+    overdue: int | None = None
+    overdue_url: str = ""
+    unfiltered_note: str = ""
+
+
+def _overdue_url() -> str:
+    if "complaints.queue" in current_app.view_functions:
+        return url_for("complaints.queue", overdue="yes")
+    return "/complaints?overdue=yes"
+
+
+def complaint_section(session: Any, c: City, tq: Any, wave: str, waves: Sequence[str],
+                      filters: estimates.Filters, *, with_overdue: bool) -> ComplaintSection:
+    """Complaint figures (by site, by category, over waves) and the satisfaction composite
+    of the city's tourism sites for ``wave``, each a chart with its table and CSV."""
+    settings = _settings()
+    today = complaint_figures.china_today()
+    upto = [w for w in waves if w <= wave]
+    figs = complaint_figures.city_figures(
+        session, c.id, questionnaire=tq.id, site_kinds=list(tq.site_kinds), waves=upto,
+        today=today, min_cell=settings.min_cell)
+    site_rows = {s.id: s for s in session.scalars(select(Site).where(
+        Site.id.in_(figs.sites)))}
+    names = {sid: localized_name(site_rows[sid]) for sid in figs.sites}
+    city_name = localized_name(c)
+    note = _complaint_note()
+    out: list[Chart] = []
+
+    headers, formats = _complaint_headers(_("Site"))
+    table = Table("complaints_sites", _("Complaints by site, %(wave)s", wave=wave), headers,
+                  formats, note=note)
+    table.rows.append([_("%(city)s (whole city)", city=city_name),
+                       *_complaint_columns(figs.get(complaint_figures.CITY, wave))])
+    bars: list[tuple[str, float]] = []
+    for sid in figs.sites:
+        f = figs.get(complaint_figures.site_key(sid), wave)
+        table.rows.append([names[sid], *_complaint_columns(f)])
+        if f is not None and f.per_1000_responses is not None:
+            bars.append((names[sid], f.per_1000_responses))
+    fig = charts.bars(table.title, [b[0] for b in bars], [b[1] for b in bars],
+                      axis_title=_("Complaints per 1,000 responses")) if bars else None
+    out.append(chart(table, fig, _("No site has valid tourism responses in this wave.")))
+
+    headers, formats = _complaint_headers(_("Category"))
+    table = Table("complaints_categories", _("Complaints by category, %(wave)s", wave=wave),
+                  headers, formats, note=note)
+    cat_bars: list[tuple[str, float]] = []
+    for code in figs.categories:
+        f = figs.get(complaint_figures.category_key(code), wave)
+        if f is None or not f.complaints:
+            continue
+        label = localized(CATEGORIES.get(code, {"en": code, "zh-Hans": code}))
+        table.rows.append([label, *_complaint_columns(f)])
+        cat_bars.append((label, float(f.complaints)))
+    fig = charts.bars(table.title, [b[0] for b in cat_bars], [b[1] for b in cat_bars],
+                      axis_title=_("Complaints")) if cat_bars else None
+    out.append(chart(table, fig, _("No complaint in this wave.")))
+
+    headers, formats = _complaint_headers(_("Wave"))
+    table = Table("complaints_waves", _("Complaints over waves, %(city)s", city=city_name),
+                  headers, formats, note=note)
+    wave_bars: list[tuple[str, float]] = []
+    for w in upto:
+        f = figs.get(complaint_figures.CITY, w)
+        table.rows.append([w, *_complaint_columns(f)])
+        if f is not None and f.per_1000_responses is not None:
+            wave_bars.append((w, f.per_1000_responses))
+    fig = charts.bars(table.title, [b[0] for b in wave_bars], [b[1] for b in wave_bars],
+                      axis_title=_("Complaints per 1,000 responses")) if wave_bars else None
+    out.append(chart(table, fig, _("No wave has valid tourism responses.")))
+
+    out.append(_composite_chart(session, c, tq, wave, figs, names, settings))
+    section = ComplaintSection(out)
+    if filters.active:
+        section.unfiltered_note = _("The complaint figures and the satisfaction composite "
+                                    "are for the whole city and all respondents: the filters "
+                                    "above do not apply to them.")
+    if with_overdue:
+        section.overdue = len(complaint_figures.overdue(session, c.id, today))
+        section.overdue_url = _overdue_url()
+    return section
+
+
+def _composite_chart(session: Any, c: City, tq: Any, wave: str,
+                     figs: complaint_figures.CityFigures, names: Mapping[int, str],
+                     settings: estimates.Settings) -> Chart:
+    weights = complaint_composite.Weights.from_config(current_app.config)
+    scope = estimates.Scope((tq.id,), (wave,), c.id)
+    city_kpi = estimates.kpis_by_split(session, settings, scope, estimates.Filters(), []).get(())
+    site_cells = estimates.compare_sites(session, settings, scope, estimates.Filters()).cells
+    sums = complaint_composite.review_sums(session, list(figs.sites), wave)
+
+    def onsite(cell: estimates.Cell | None) -> complaint_composite.Component:
+        if cell is None:
+            return complaint_composite.onsite(None, 0, False)
+        return complaint_composite.onsite(cell.value.estimate if cell.value else None,
+                                          cell.n, cell.suppressed)
+
+    units: list[tuple[str, complaint_composite.Composite]] = []
+    city_parts = {
+        complaint_composite.ONSITE: onsite(city_kpi.index if city_kpi else None),
+        complaint_composite.REVIEWS: complaint_composite.review_index(sums, list(figs.sites)),
+        complaint_composite.COMPLAINTS: complaint_composite.complaint_index(
+            figs.get(complaint_figures.CITY, wave), weights.rate_ceiling)}
+    units.append((_("%(city)s (whole city)", city=localized_name(c)),
+                  complaint_composite.compose(city_parts, weights)))
+    for sid in figs.sites:
+        parts = {
+            complaint_composite.ONSITE: onsite(site_cells.get(sid)),
+            complaint_composite.REVIEWS: complaint_composite.review_index(sums, [sid]),
+            complaint_composite.COMPLAINTS: complaint_composite.complaint_index(
+                figs.get(complaint_figures.site_key(sid), wave), weights.rate_ceiling)}
+        units.append((names[sid], complaint_composite.compose(parts, weights)))
+    table = Table("satisfaction_composite",
+                  _("Tourist satisfaction composite, %(wave)s", wave=wave),
+                  [_("Unit"), _("On-site survey index"), _("Respondents"),
+                   _("Online-review index"), _("Reviews"), _("Complaint index"),
+                   _("Complaints"), _("Composite (0–100)"), _("Not computed because")],
+                  ["text", "1", "n", "1", "int", "1", "int", "1", "text"],
+                  note=_composite_note(weights))
+    bars: list[tuple[str, float]] = []
+    for label, comp in units:
+        p = comp.parts
+        on = p[complaint_composite.ONSITE]
+        reasons = "; ".join(_reason_text(p[k].reason) for k in comp.missing)
+        table.rows.append([
+            label, on.value if on.value is not None else
+            (SUPPRESSED if on.reason == complaint_composite.ONSITE_SUPPRESSED else None),
+            FEW if on.reason == complaint_composite.ONSITE_SUPPRESSED else on.n,
+            p[complaint_composite.REVIEWS].value, p[complaint_composite.REVIEWS].n,
+            p[complaint_composite.COMPLAINTS].value, p[complaint_composite.COMPLAINTS].n,
+            comp.value, reasons or None])
+        if comp.value is not None:
+            bars.append((label, comp.value))
+    fig = charts.bars(table.title, [b[0] for b in bars], [b[1] for b in bars],
+                      axis_title=_("Composite (0–100)")) if bars else None
+    return chart(table, fig, _("No unit has every component of the composite."))

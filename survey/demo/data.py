@@ -24,7 +24,7 @@ from survey.core import audit
 from survey.core.models import Agency, City, District, Response, Site, SiteKind
 from survey.core.questionnaires import UNDER_14, Questionnaire
 from survey.core.responses.ingest import DEMO, Prepared, SiteRef, bulk_store, prepare
-from survey.core.waves import recent_waves, wave_bounds, wave_of
+from survey.core.waves import CHINA_TZ, recent_waves, wave_bounds, wave_of
 
 CITIES: Sequence[tuple[str, str, str, str, Sequence[tuple[str, str]]]] = (
     ("hangzhou", "杭州市", "Hangzhou", "浙江省", (
@@ -326,6 +326,128 @@ def load_demo_agency(session: Session, questionnaires: Mapping[str, Questionnair
     return result.batch.id
 
 
+DEMO_COMPLAINTS = {
+    "price": "门票和景区内小火车价格与公示不符。",
+    "hygiene": "景区厕所很脏，垃圾桶满了没人清理。",
+    "staff": "检票员态度恶劣，不回答问题。",
+    "contract": "旅行社承诺的景点没有安排。",
+    "safety": "栈道护栏松动，存在安全隐患。",
+    "other": "停车场指示不清，排队一个多小时。",
+}
+REVIEW_PLATFORMS = (("ctrip", 5.0), ("meituan", 5.0), ("mafengwo", 10.0))
+
+
+def _tourism_sites(session: Session) -> list[Site]:
+    return list(session.scalars(select(Site).where(Site.kind == SiteKind.scenic_spot.value)
+                                .order_by(Site.code)))
+
+
+def load_demo_tourism(session: Session, rng: np.random.Generator, waves: Sequence[str],
+                      now: datetime | None = None) -> int:
+    """Visitor counts, online reviews and complaints for every scenic site (the complaint
+    figures and the satisfaction composite of the dashboard). Reviews go through
+    ``survey.complaints.reviews.import_reviews`` (one demo file), complaints through the
+    service's ``create`` and transitions (no phone numbers); the transitions happen now, so
+    their timestamps (and their events') are then moved back to plausible handling times
+    inside the complaint's wave — demo data only. Returns the number of complaints."""
+    import csv
+    import io
+
+    from survey.complaints import service
+    from survey.complaints.reviews import import_reviews
+    from survey.core.models import ComplaintEvent, SiteVisitors
+
+    now = now or datetime.now(UTC)
+    sites = _tourism_sites(session)
+    for site in sites:
+        for wave in waves:
+            session.add(SiteVisitors(site_id=site.id, wave=wave,
+                                     visitors=int(rng.integers(40_000, 400_000))))
+    session.commit()
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["platform", "site", "rating", "max_rating", "reviewed_on"])
+    for site in sites:
+        for wave in waves:
+            start, end = wave_bounds(wave)
+            days = min((end - start).days, (now - start).days)
+            if days <= 0:
+                continue
+            quality = float(rng.normal(0.78, 0.06))
+            for _ in range(int(rng.integers(8, 25))):
+                platform, top = REVIEW_PLATFORMS[int(rng.integers(len(REVIEW_PLATFORMS)))]
+                share = min(max(quality + float(rng.normal(0, 0.15)), 0.1), 1.0)
+                rating = round(share * top * 2) / 2
+                day = (start + timedelta(days=int(rng.integers(days)))).date()
+                writer.writerow([platform, site.code, rating, top, day.isoformat()])
+    if sites:
+        import_reviews(session, filename="demo-reviews.csv", data=out.getvalue().encode(),
+                       actor="demo", today=now.astimezone(CHINA_TZ).date())
+
+    categories = list(DEMO_COMPLAINTS)
+    count = 0
+    for site in sites:
+        for wave in waves[-2:]:
+            start, end = wave_bounds(wave)
+            for _ in range(int(rng.poisson(2.5))):
+                received = (start + timedelta(hours=float(rng.uniform(
+                    0, (end - start).days * 24)))).astimezone(UTC)  # stored in UTC
+                if received > now - timedelta(hours=1):
+                    continue
+                category = categories[int(rng.integers(len(categories)))]
+                c = service.create(session, site=site, category=category,
+                                   description=DEMO_COMPLAINTS[category], occurred_on=None,
+                                   phone=None, channel="web", received_at=received, actor="demo")
+                count += 1
+                times: dict[str, datetime] = {}
+                clock = received
+                u = float(rng.random())
+                if u < 0.08:
+                    continue  # still waiting for acceptance
+                clock += timedelta(days=float(rng.uniform(0.2, 9)))
+                if clock > now or u < 0.15:
+                    if clock <= now:
+                        service.reject(session, c, user=None, reason="不属于旅游投诉受理范围。")
+                        times["rejected"] = times["closed"] = clock
+                    _backdate(session, c, times, ComplaintEvent)
+                    continue
+                service.accept(session, c, user=None)
+                times["accepted"] = clock
+                for step, days_taken, note in (("replied", (1, 14), "景区已回复并整改。"),
+                                               ("mediated", (3, 50), "双方达成调解协议。"),
+                                               ("closed", (0.5, 5), "已退还差价并致歉。")):
+                    clock += timedelta(days=float(rng.uniform(*days_taken)))
+                    if clock > now or rng.random() < 0.1:
+                        break
+                    if step == "replied":
+                        service.record_reply(session, c, user=None, note=note)
+                    elif step == "mediated":
+                        service.record_mediation(session, c, user=None, note=note)
+                    else:
+                        service.close(session, c, user=None, outcome=note)
+                    times[step] = clock
+                _backdate(session, c, times, ComplaintEvent)
+                if "closed" in times and rng.random() < 0.7:
+                    service.rate(session, c, int(rng.choice([2, 3, 4, 4, 5, 5])))
+    return count
+
+
+def _backdate(session: Session, complaint: Any, times: Mapping[str, datetime],
+              event_model: Any) -> None:
+    """Move the transition timestamps (and their events) of a demo complaint to ``times``."""
+    if not times:
+        return
+    for step, moment in times.items():
+        if step != "rejected":
+            setattr(complaint, f"{step}_at", moment)
+    for event in session.scalars(select(event_model)
+                                 .where(event_model.complaint_id == complaint.id)):
+        if event.status in times:
+            event.at = times[event.status]
+    session.commit()
+
+
 def has_data(session: Session) -> bool:
     return bool(session.scalar(select(func.count()).select_from(City))) or bool(
         session.scalar(select(func.count()).select_from(Response)))
@@ -333,10 +455,12 @@ def has_data(session: Session) -> bool:
 
 def load_demo(session: Session, questionnaires: Mapping[str, Questionnaire], *, cities: int,
               responses: int, seed: int, end_wave: str | None = None,
-              waves: int = 4, agency: bool = False) -> DemoResult:
+              waves: int = 4, agency: bool = False, tourism: bool = True) -> DemoResult:
     """Create demo places and ``responses`` responses (and, with ``agency``, a demo
-    measurement agency with one pending interview batch); deterministic for a seed and
-    ``end_wave`` (default: the current wave). Commits."""
+    measurement agency with one pending interview batch; with ``tourism``, visitor counts,
+    online reviews and complaints of the scenic sites, :func:`load_demo_tourism`);
+    deterministic for a seed and ``end_wave`` (default: the current wave) — the complaints'
+    handling depends on today's date as well. Commits."""
     import time
 
     t0 = time.perf_counter()
@@ -350,6 +474,8 @@ def load_demo(session: Session, questionnaires: Mapping[str, Questionnaire], *, 
     session.commit()
     if agency and "healthcare" in questionnaires:
         load_demo_agency(session, questionnaires, rng, wave_list[-1])
+    if tourism:
+        load_demo_tourism(session, np.random.default_rng([seed, 15]), wave_list)
     return DemoResult(cities, len(sites), len(prepared), time.perf_counter() - t0)
 
 

@@ -43,7 +43,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from survey.core.db import get_session
 from survey.core.i18n import current_lang
-from survey.core.models import Draft, Site, as_utc
+from survey.core.models import Draft, Site, SiteKind, as_utc
 from survey.core.models import Response as StoredResponse
 from survey.core.origin import external_url
 from survey.core.places import site_by_code
@@ -431,11 +431,16 @@ def _stored_response(q: Questionnaire, client_uuid: str) -> StoredResponse | Non
 def done(qid: str, receipt: str) -> ResponseReturnValue:
     """Thank you and the receipt code; nothing else (no answers, nothing personal)."""
     q = _questionnaire(qid)
-    found = get_session().scalar(select(StoredResponse.id).where(
-        StoredResponse.receipt_code == receipt, StoredResponse.questionnaire == q.id).limit(1))
+    found = get_session().execute(select(StoredResponse.id, Site.code, Site.kind).join(
+        Site, Site.id == StoredResponse.site_id).where(
+        StoredResponse.receipt_code == receipt, StoredResponse.questionnaire == q.id).limit(1)
+    ).first()
     if found is None:
         abort(404)
-    return render_template("respond/done.html", q=q, receipt=receipt)
+    # Tourists may also make a complaint about the scenic spot (survey.complaints).
+    complaint_site = found.code if found.kind == SiteKind.scenic_spot else None
+    return render_template("respond/done.html", q=q, receipt=receipt,
+                           complaint_site=complaint_site)
 
 
 @bp.route("/s/<qid>/stopped")

@@ -32,6 +32,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SCHEMA = REPO / "docs" / "openapi.yaml"
@@ -96,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         "MANYI_INSTANCE_DIR": str(tmp / "instance"),
         "MANYI_SECRET_KEY": secrets.token_hex(32),
         "MANYI_BASE_URL": base,
+        # Complainants' phone numbers are stored encrypted only (POST /complaints).
+        "MANYI_COMPLAINT_KEY": Fernet.generate_key().decode(),
         # The per-address limits (30 tokens a minute, 10 rejected credentials in 15
         # minutes...) would turn most of the run into 429s, all from one address: the
         # fuzzer is to reach the views. The limits have their own tests (tests/test_*).
