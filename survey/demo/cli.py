@@ -34,7 +34,7 @@ def demo_command(cities: int, responses: int, seed: int, end_wave: str | None,
         fail("the database already has data (use --if-empty to skip)")
     result = load_demo(session, current_app.extensions["manyi.questionnaires"], cities=cities,
                        responses=responses, seed=seed, end_wave=end_wave,
-                       agency=not no_agency)
+                       agency=not no_agency, tourism=True)
     click.echo(f"demo: {result.cities} cities, {result.sites} sites, "
                f"{result.responses} responses in {result.seconds:.1f} s")
     if not no_accounts:

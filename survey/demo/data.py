@@ -455,7 +455,7 @@ def has_data(session: Session) -> bool:
 
 def load_demo(session: Session, questionnaires: Mapping[str, Questionnaire], *, cities: int,
               responses: int, seed: int, end_wave: str | None = None,
-              waves: int = 4, agency: bool = False, tourism: bool = True) -> DemoResult:
+              waves: int = 4, agency: bool = False, tourism: bool = False) -> DemoResult:
     """Create demo places and ``responses`` responses (and, with ``agency``, a demo
     measurement agency with one pending interview batch; with ``tourism``, visitor counts,
     online reviews and complaints of the scenic sites, :func:`load_demo_tourism`);
