@@ -52,8 +52,9 @@ def add_working_days(start: date, n: int) -> tuple[date, bool]:
     day, left = start, n
     while left:
         day += timedelta(days=1)
-        provisional = provisional or not is_covered(day)
-        if is_working_day(day):
+        official = _official(day)  # one calendar lookup per day
+        provisional = provisional or official is None
+        if (day.weekday() < 5) if official is None else official:
             left -= 1
     return day, provisional
 
