@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import special
 
 from analysis._validation import as_label_vector, check_confidence_level, factorize
 from analysis.design import (
@@ -42,7 +42,7 @@ LOGIT_UNDEFINED = "logit interval undefined at an estimate of 0 or 1 or a standa
 def _t_quantile(confidence_level: float, df: float) -> float:
     if df <= 0:
         return math.nan
-    return float(stats.t.ppf(0.5 + confidence_level / 2.0, df))
+    return float(special.stdtrit(df, 0.5 + confidence_level / 2.0))
 
 
 def _design_effect(variance: float, srs_variance: float) -> float:
@@ -416,15 +416,15 @@ def _korn_graubard_interval(
     else:
         n_eff = float(n)
     if n > 1:
-        n_eff *= (stats.t.ppf(alpha / 2, n - 1) / stats.t.ppf(alpha / 2, df)) ** 2
+        n_eff *= (special.stdtrit(n - 1, alpha / 2) / special.stdtrit(df, alpha / 2)) ** 2
     x = n_eff * p
-    low = 0.0 if x <= 0 else float(stats.beta.ppf(alpha / 2, x, n_eff - x + 1.0))
-    high = 1.0 if n_eff - x <= 0 else float(stats.beta.ppf(1 - alpha / 2, x + 1.0, n_eff - x))
+    low = 0.0 if x <= 0 else float(special.betaincinv(x, n_eff - x + 1.0, alpha / 2))
+    high = 1.0 if n_eff - x <= 0 else float(special.betaincinv(x + 1.0, n_eff - x, 1 - alpha / 2))
     return low, high
 
 
 def _wilson_interval(p: float, n_eff: float, level: float) -> tuple[float, float]:
-    zq = float(stats.norm.ppf(0.5 + level / 2.0))
+    zq = float(special.ndtri(0.5 + level / 2.0))
     denominator = 1.0 + zq * zq / n_eff
     centre = (p + zq * zq / (2.0 * n_eff)) / denominator
     half = zq * math.sqrt(p * (1.0 - p) / n_eff + zq * zq / (4.0 * n_eff * n_eff)) / denominator
@@ -553,7 +553,7 @@ def t_test(
     if note is not None:
         return low, high, math.nan, math.nan, note
     statistic = estimate / se
-    return low, high, statistic, float(2 * stats.t.sf(abs(statistic), df)), None
+    return low, high, statistic, float(2 * special.stdtr(df, -abs(statistic))), None
 
 
 def difference(a: Estimate, b: Estimate | float) -> Difference:

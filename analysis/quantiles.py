@@ -17,7 +17,7 @@ import math
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import stats
+from scipy import special
 
 from analysis._validation import (
     as_float_vector,
@@ -89,8 +89,8 @@ def _woodruff(
         return Estimate(point, nan, nan, nan, level, df, n, nan, nan, ZERO_SE)
     alpha = 1.0 - level
     tail = (1.0 - (1.0 - alpha)) / 2.0  # R: confint(m, level = 1 - alpha) -> (1 - level)/2
-    p_low = share.estimate + share.standard_error * float(stats.t.ppf(tail, df))
-    p_high = share.estimate + share.standard_error * float(stats.t.ppf(1.0 - tail, df))
+    p_low = share.estimate + share.standard_error * float(special.stdtrit(df, tail))
+    p_high = share.estimate + share.standard_error * float(special.stdtrit(df, 1.0 - tail))
     note = None
     low = high = nan
     if p_low < 0:
@@ -101,7 +101,7 @@ def _woodruff(
         note = UPPER_ABOVE_ONE if note is None else f"{note}; {UPPER_ABOVE_ONE}"
     else:
         high = distribution.quantile(p_high)
-    se = (high - low) / (2.0 * float(stats.t.ppf(1.0 - alpha / 2.0, df)))
+    se = (high - low) / (2.0 * float(special.stdtrit(df, 1.0 - alpha / 2.0)))
     return Estimate(point, se, low, high, level, df, n, nan, nan, note)
 
 

@@ -25,7 +25,7 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import special, stats
+from scipy import special
 
 from analysis._validation import (
     as_float_vector,
@@ -727,7 +727,7 @@ def _variance(
 
 
 def _t(level: float, df: int) -> float:
-    return float(stats.t.ppf(0.5 + level / 2.0, df)) if df > 0 else math.nan
+    return float(special.stdtrit(df, 0.5 + level / 2.0)) if df > 0 else math.nan
 
 
 def _interval_note(se: float, df: int, dropped: int, total: int) -> str | None:

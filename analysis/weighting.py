@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy import optimize, special
+from scipy import special
 
 from analysis._validation import as_label_vector, check_weights, factorize, plain
 from analysis.calibration import Calibration, CalibrationMethod
@@ -317,6 +317,8 @@ def _logit_newton(
              - targets[k] for k in range(len(names)))),
     )
     where = f"margin {names[worst[1]]!r} level {_level_name(level_labels[worst[1]], worst[2])!r}"
+    from scipy import optimize  # only on this failure path: it takes 0.4 s to import
+
     feasible = optimize.linprog(
         np.zeros(model.shape[0]), A_eq=(model * start[:, None]).T / population[0],
         b_eq=population / population[0], bounds=[(low, high)] * model.shape[0],

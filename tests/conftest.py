@@ -29,6 +29,41 @@ def worker_id() -> str:
 CREATED_PG_DATABASES: set[str] = set()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_argon2() -> Iterator[None]:
+    """The suite hashes passwords with argon2id at its lowest cost (t=1, 64 KiB): the
+    production profile (RFC 9106 low-memory, t=3, 64 MiB, ~0.12 s a hash) for every
+    account of every fixture and every login cost minutes of CPU. The verification path
+    is the same (argon2 reads the cost from the hash). Tests about the cost itself —
+    the stored parameters, equal time for unknown accounts — use ``production_argon2``;
+    servers run in subprocesses hash the production way."""
+    from argon2 import PasswordHasher
+
+    import survey.core.security as security
+
+    real = security._hasher
+    security._hasher = PasswordHasher(time_cost=1, memory_cost=64, parallelism=1)
+    security._dummy_hash.cache_clear()
+    yield
+    security._hasher = real
+    security._dummy_hash.cache_clear()
+
+
+@pytest.fixture
+def production_argon2() -> Iterator[None]:
+    """The production argon2id profile for one test (see ``_cheap_argon2``)."""
+    from argon2 import PasswordHasher
+
+    import survey.core.security as security
+
+    cheap = security._hasher
+    security._hasher = PasswordHasher()
+    security._dummy_hash.cache_clear()
+    yield
+    security._hasher = cheap
+    security._dummy_hash.cache_clear()
+
+
 def _pg_admin(statements: list[str]) -> None:
     assert PG_URL
     admin = create_engine(make_url(PG_URL), isolation_level="AUTOCOMMIT")

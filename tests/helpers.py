@@ -6,6 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -35,12 +38,14 @@ def login(client, email: str, password: str = PASSWORD):  # type: ignore[no-unty
     return client.post("/auth/login", data=data)
 
 
-def setup_demo(app, *, cities: int = 2, responses: int = 2000) -> dict[str, object]:  # type: ignore[no-untyped-def]
-    """Demo data and accounts: an admin, a researcher, an official per city."""
+def setup_demo(app, *, cities: int = 2, responses: int = 2000,  # type: ignore[no-untyped-def]
+               tourism: bool = False) -> dict[str, object]:
+    """Demo data and accounts: an admin, a researcher, an official per city; with
+    ``tourism``, also the demo's complaints, online reviews and visitor counts."""
     with app.app_context():
         session = get_session()
         load_demo(session, app.extensions["manyi.questionnaires"], cities=cities,
-                  responses=responses, seed=1, end_wave="2026Q4")
+                  responses=responses, seed=1, end_wave="2026Q4", tourism=tourism)
         create_user(session, email="admin@test.cn", password=PASSWORD, role="admin")
         create_user(session, email="researcher@test.cn", password=PASSWORD, role="researcher")
         codes = [c for (c,) in session.execute(text("SELECT code FROM city ORDER BY id"))]
@@ -88,3 +93,43 @@ def survey_token(client, site: str, questionnaire: str = "healthcare") -> str:  
                           query_string={"site": site, "questionnaire": questionnaire})
     assert response.status_code == 200, response.get_json()
     return response.get_json()["token"]
+
+
+@dataclass
+class Ran:
+    """What a ``manyi`` command printed and returned (the fields of a CompletedProcess)."""
+
+    args: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def manyi(*args: str, env: Mapping[str, str], stdin: str | None = None) -> Ran:
+    """Run the ``manyi`` command in this process: the entry point ``survey.cli:main`` with
+    this argv, environment and standard input, its output and exit code captured.
+
+    The same code path as the installed script (argument parsing, the app built from the
+    environment, the one-line errors with exit code 2) without a new interpreter's two
+    seconds of imports; tests/test_packaging.py and tests/test_foundation.py still run the
+    real script in a subprocess."""
+    from click.testing import CliRunner
+
+    from survey.cli import main
+
+    runner = CliRunner()
+    argv = sys.argv
+    code = 0
+    with runner.isolation(input=stdin, env=dict(env)) as (out, err, _):
+        sys.argv = ["manyi", *args]
+        try:
+            main()
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 1)
+        finally:
+            sys.argv = argv
+            sys.stdout.flush()
+            sys.stderr.flush()
+        stdout, stderr = out.getvalue(), err.getvalue()
+    return Ran(["manyi", *args], code, stdout.decode("utf-8", "replace"),
+               stderr.decode("utf-8", "replace"))

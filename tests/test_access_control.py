@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -30,9 +28,7 @@ from survey.core.models import (
     SiteKind,
     User,
 )
-from tests.helpers import PASSWORD, csrf_token, login, setup_demo
-
-MANYI = str(Path(sys.executable).with_name("manyi"))
+from tests.helpers import PASSWORD, csrf_token, login, manyi, setup_demo
 
 # endpoint → why it is public (no city data behind a login)
 PUBLIC = {
@@ -209,8 +205,7 @@ def test_login_without_csrf_token_is_refused(app, client, two_cities):
 
 def _manyi(db_url: str, tmp_path: Path, *args: str, stdin: str):  # type: ignore[no-untyped-def]
     env = {**os.environ, "MANYI_DATABASE_URL": db_url, "MANYI_INSTANCE_DIR": str(tmp_path)}
-    return subprocess.run([MANYI, "users", "create", *args], input=stdin, text=True,
-                          capture_output=True, env=env, timeout=120)
+    return manyi("users", "create", *args, env=env, stdin=stdin)
 
 
 def test_users_create_reads_the_password_from_stdin(app, client, two_cities, db_url, tmp_path):
@@ -234,3 +229,13 @@ def test_users_create_reads_the_password_from_stdin(app, client, two_cities, db_
     cityless = _manyi(db_url, tmp_path, "--email", "y@test.cn", "--role", "official",
                       stdin="a long enough secret\n")
     assert cityless.returncode != 0 and "city" in cityless.stderr
+
+
+def test_passwords_are_hashed_with_the_production_argon2id_profile(production_argon2):
+    from survey.core.security import hash_password, verify_password
+
+    stored = hash_password("a long enough secret")
+    # argon2-cffi's default = RFC 9106's second recommended option (low memory)
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$"), stored
+    assert verify_password(stored, "a long enough secret")
+    assert not verify_password(stored, "a long enough secreT")

@@ -10,8 +10,6 @@ import io
 import json
 import os
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,11 +41,11 @@ from survey.core.questionnaires import Questionnaire
 from survey.core.waves import CHINA_TZ, wave_bounds
 from survey.dashboard.estimates import Filters, Scope, Settings, kpis_by_split
 from survey.demo.data import load_demo
+from tests.helpers import Ran, manyi
 
 WAVE = "2026Q3"
 NOW = datetime(2026, 10, 5, tzinfo=CHINA_TZ)
 PASSWORD = "correct horse battery"
-MANYI = str(Path(sys.executable).with_name("manyi"))
 REPO = Path(__file__).resolve().parent.parent
 
 # --------------------------------------------------------------------------- generator
@@ -673,9 +671,8 @@ def test_the_api_takes_batches_with_a_bearer_token(world, client, tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 
-def _manyi(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([MANYI, *args], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=180)
+def _manyi(*args: str, env: dict[str, str]) -> Ran:
+    return manyi(*args, env=env)
 
 
 def test_the_cli_adds_agencies_uploads_and_reports(world, app_config, tmp_path):

@@ -49,8 +49,8 @@ from survey.agency.batches import (
 from survey.agency.screening import CHECK_NAMES
 from survey.core.db import get_session
 from survey.core.models import Batch, Response
+from tests.helpers import Ran, manyi
 from tests.test_agency import (  # noqa: F401  (world: fixture)
-    MANYI,
     REPO,
     WAVE,
     World,
@@ -418,12 +418,10 @@ def _trimmed(cells: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- no valid row
 
 
-def run_cli(app_config: dict[str, object], tmp_path: Path,
-            *args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(app_config: dict[str, object], tmp_path: Path, *args: str) -> Ran:
     env = {**os.environ, "MANYI_DATABASE_URL": str(app_config["DATABASE_URL"]),
            "MANYI_INSTANCE_DIR": str(tmp_path)}
-    return subprocess.run([MANYI, *args], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=180)
+    return manyi(*args, env=env)
 
 
 def no_valid_row_file(w: World, seed: int) -> tuple[bytes, str]:
@@ -541,9 +539,9 @@ def gunicorn_server(world: World,  # noqa: F811
             urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         while time.monotonic() < deadline:
             try:
-                opener.open(url + "/auth/login", timeout=5).read()
+                opener.open(url + "/auth/login", timeout=30).read()
                 break
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # URLError, refused, or a read that timed out on a busy machine
                 time.sleep(0.2)
         yield Server(url, worker, opener)
     finally:

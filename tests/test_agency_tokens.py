@@ -4,7 +4,6 @@ admin page), expiring; no API takes a human password; guessing is throttled per 
 from __future__ import annotations
 
 import os
-import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,15 +12,14 @@ from sqlalchemy import select
 from survey import create_app
 from survey.core.db import get_session
 from survey.core.models import AgencyToken, AuditLog
-from tests.helpers import csrf_token, login
-from tests.test_agency import MANYI, REPO, basic, bearer, world  # noqa: F401  (fixture)
+from tests.helpers import Ran, csrf_token, login, manyi
+from tests.test_agency import REPO, basic, bearer, world  # noqa: F401  (fixture)
 
 SCORECARD = "/api/v1/agency/scorecard"
 
 
-def _manyi(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MANYI, *args], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=180)
+def _manyi(env: dict[str, str], *args: str) -> Ran:
+    return manyi(*args, env=env)
 
 
 def _env(app_config: dict[str, Any], tmp_path: Any) -> dict[str, str]:

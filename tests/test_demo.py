@@ -4,8 +4,6 @@ and scored by the same code as a real submission."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +14,9 @@ from survey.core.models import Answer, Response, Score, Site
 from survey.core.questionnaires import load_questionnaires
 from survey.core.responses.scoring import score_response, validate_answers
 from survey.demo.data import load_demo
+from tests.helpers import Ran, manyi
 
 REPO = Path(__file__).resolve().parent.parent
-MANYI = str(Path(sys.executable).with_name("manyi"))
 
 
 def _dump(url: str) -> list[tuple]:
@@ -35,12 +33,11 @@ def _dump(url: str) -> list[tuple]:
     return [tuple(r) for r in rows] + [tuple(a) for a in answers]
 
 
-def _run_demo(url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+def _run_demo(url: str, tmp_path: Path, *extra: str) -> Ran:
     env = {**os.environ, "MANYI_DATABASE_URL": url, "MANYI_INSTANCE_DIR": str(tmp_path)}
-    subprocess.run([MANYI, "db", "upgrade"], env=env, check=True, capture_output=True)
-    return subprocess.run([MANYI, "demo", "--cities", "2", "--responses", "400", "--seed", "7",
-                           "--end-wave", "2026Q4", *extra], env=env, capture_output=True,
-                          text=True, timeout=300)
+    assert manyi("db", "upgrade", env=env).returncode == 0
+    return manyi("demo", "--cities", "2", "--responses", "400", "--seed", "7",
+                 "--end-wave", "2026Q4", *extra, env=env)
 
 
 def test_demo_is_deterministic_for_a_seed(tmp_path):

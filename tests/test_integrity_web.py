@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,7 +27,7 @@ from survey.core.responses.ingest import TokenUsed, prepare, store
 from survey.core.waves import CHINA_TZ
 from survey.dashboard import estimates
 from survey.integrity import tokens
-from tests.helpers import PASSWORD, login, read_csv, setup_demo, survey_token
+from tests.helpers import PASSWORD, Ran, login, manyi, read_csv, setup_demo, survey_token
 from tests.test_api import HOSPITAL_ANSWERS, answers_from_definition, body
 from tests.test_respond import (  # noqa: F401  (sites is a fixture)
     HEALTHCARE,
@@ -41,7 +39,6 @@ from tests.test_respond import (  # noqa: F401  (sites is a fixture)
     walk,
 )
 
-MANYI = str(Path(sys.executable).with_name("manyi"))
 REPO = Path(__file__).resolve().parent.parent
 ALL_ONES = {k: (1 if isinstance(v, int) else v) for k, v in HOSPITAL_ANSWERS.items()}
 SCALE_ITEMS = [k for k, v in HOSPITAL_ANSWERS.items() if isinstance(v, int)]
@@ -577,9 +574,8 @@ def test_the_integrity_page_lists_flagged_responses_and_an_admin_restores_one(ap
 # --------------------------------------------------------------------------- the command
 
 
-def _manyi(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([MANYI, *args], capture_output=True, text=True, env=env, cwd=REPO,
-                          timeout=180)
+def _manyi(*args: str, env: dict[str, str]) -> Ran:
+    return manyi(*args, env=env)
 
 
 def test_the_daily_screen_flags_a_planted_burst(app, app_config, sites, tmp_path):  # noqa: F811

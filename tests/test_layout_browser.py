@@ -42,8 +42,11 @@ def app(migrated_urls, tmp_path):  # type: ignore[no-untyped-def]
 
     url = migrated_urls["sqlite"]
     empty_all_tables(url)
+    from cryptography.fernet import Fernet
+
     application = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test",
-                              "RATELIMIT_ENABLED": False, "INSTANCE_DIR": str(tmp_path)})
+                              "RATELIMIT_ENABLED": False, "INSTANCE_DIR": str(tmp_path),
+                              "COMPLAINT_KEY": Fernet.generate_key().decode()})
     yield application
     application.extensions["manyi.engine"].dispose()
 
@@ -51,7 +54,7 @@ def app(migrated_urls, tmp_path):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def server(app):  # type: ignore[no-untyped-def]
     _chromium_or_skip()
-    setup_demo(app, cities=2, responses=1500)
+    setup_demo(app, cities=2, responses=1500, tourism=True)
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)
     thread.start()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,8 +14,8 @@ from survey.core.db import get_session
 from survey.core.models import City
 from survey.dashboard.estimates import Filters, Scope, Settings, kpis_by_split
 from survey.demo.data import load_demo
+from tests.helpers import manyi
 
-MANYI = str(Path(sys.executable).with_name("manyi"))
 MARGINS = """\
 district: population
 age_band:
@@ -40,9 +38,8 @@ def _rake(app, db_url: str, tmp_path: Path, margins: str, *extra: str):  # type:
     path = tmp_path / "margins.yaml"
     path.write_text(margins, encoding="utf-8")
     env = {**os.environ, "MANYI_DATABASE_URL": db_url, "MANYI_INSTANCE_DIR": str(tmp_path)}
-    return subprocess.run([MANYI, "weights", "rake", "--city", "hangzhou", "--questionnaire",
-                           "healthcare", "--wave", "2026Q4", "--margins", str(path), *extra],
-                          capture_output=True, text=True, env=env, timeout=120)
+    return manyi("weights", "rake", "--city", "hangzhou", "--questionnaire",
+                 "healthcare", "--wave", "2026Q4", "--margins", str(path), *extra, env=env)
 
 
 def _rows(db_url: str) -> dict[str, np.ndarray]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import stats
+from scipy import special
 
 CHECK_NAMES = ("duplicates", "speeders", "straightlining", "interviewer_effect",
                "timestamps", "composition", "item_nonresponse")
@@ -299,7 +299,7 @@ def variance_between(scores: NDArray[np.float64], labels: NDArray[np.str_]
     else:
         icc = max(0.0, (msb - msw) / (msb + (n0 - 1) * msw))
         f_stat = msb / msw
-        p = float(stats.f.sf(f_stat, k - 1, n - k))
+        p = float(special.fdtrc(k - 1, n - k, f_stat))
     return float(icc), float(f_stat), p
 
 
@@ -434,7 +434,7 @@ def _margin(values: NDArray[np.str_], reference: Mapping[Any, float]
     ref = np.array([reference[k] for k in keys], dtype=float) / total_ref
     expected = ref * n
     chi2 = float(((counted - expected) ** 2 / np.where(expected > 0, expected, 1)).sum())
-    p = float(stats.chi2.sf(chi2, len(keys) - 1)) if len(keys) > 1 else 1.0
+    p = float(special.chdtrc(len(keys) - 1, chi2)) if len(keys) > 1 else 1.0
     deviation = np.abs(sample - ref)
     return {"n": int(n), "max_deviation": float(deviation.max()), "chi2": chi2, "p": p,
             "cells": [{"value": str(k), "sample": float(s), "reference": float(r)}
