@@ -14,8 +14,10 @@ from survey import (
     complaints,
     dashboard,
     demo,
+    evaluation,
     export,
     integrity,
+    public,
     respond,
     weights,
 )
@@ -27,7 +29,7 @@ from survey.extensions import babel, compress, csrf, limiter, login_manager
 # Each feature registers its blueprints and `manyi` sub-commands in ``init_app``;
 # removing a feature is deleting its folder and its name here.
 FEATURES = (respond, accounts, dashboard, export, api, agency, weights, demo, integrity,
-            complaints)
+            complaints, public, evaluation)
 
 COMPRESSION = {
     "COMPRESS_MIMETYPES": ["text/html", "text/css", "text/javascript",

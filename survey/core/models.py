@@ -95,6 +95,9 @@ class City(Base):
     name_zh: Mapped[str] = mapped_column(String(100))
     name_en: Mapped[str] = mapped_column(String(100))
     province_zh: Mapped[str] = mapped_column(String(100), default="")
+    # GB/T 2260 province code ("33" = 浙江省): cities are scored per province (evaluation)
+    province_code: Mapped[str] = mapped_column(String(8), default="", index=True)
+    province_en: Mapped[str] = mapped_column(String(100), default="")
 
     districts: Mapped[list[District]] = relationship(back_populates="city")
 
@@ -505,3 +508,86 @@ class OnlineReview(Base):
     reviewed_on: Mapped[date] = mapped_column(Date)
     text: Mapped[str | None] = mapped_column(Text)
     import_sha256: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class Release(Base):
+    """A public release (发布) of one city's figures for one wave: a frozen snapshot.
+
+    ``number`` counts the releases of (city, wave): release 1 first publishes, every later
+    one is a correction or an addition and carries a public ``note`` of what changed and why.
+    ``snapshot`` holds every published cell (the public pages, CSV and JSON are rendered from
+    it, never from live responses); ``digest`` is the sha256 of its canonical JSON.
+    ``questionnaires`` are those this release (re)computed; the snapshot holds all published
+    questionnaires of the wave (the others carried over from the previous release)."""
+
+    __tablename__ = "release"
+    __table_args__ = (UniqueConstraint("city_id", "wave", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"), index=True)
+    wave: Mapped[str] = mapped_column(String(8))
+    number: Mapped[int] = mapped_column(Integer)
+    questionnaires: Mapped[list[str]] = mapped_column(JSON)
+    released_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    released_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    note: Mapped[str] = mapped_column(Text, default="")
+    snapshot: Mapped[dict] = mapped_column(JSON)
+    digest: Mapped[str] = mapped_column(String(64))
+
+    city: Mapped[City] = relationship()
+
+
+class ListEntry(Base):
+    """A red (红榜) or black (黑榜) list entry of a site in a released wave (item 六).
+
+    Proposed by the significance rule from a release's site cells; public only once an
+    admin confirms it with a written ``reason``; shown until ``listed_until`` and then in
+    the history. ``status``: proposed, declined, listed, withdrawn (after an objection was
+    upheld), removed (black list, early, after rectification). ``objection_token_hash`` is
+    the sha256 of the one-time link given to the listed unit."""
+
+    __tablename__ = "list_entry"
+    __table_args__ = (UniqueConstraint("release_id", "site_id", "questionnaire"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    release_id: Mapped[int] = mapped_column(ForeignKey("release.id"), index=True)
+    city_id: Mapped[int] = mapped_column(ForeignKey("city.id"), index=True)
+    site_id: Mapped[int] = mapped_column(ForeignKey("site.id"), index=True)
+    questionnaire: Mapped[str] = mapped_column(String(64))
+    wave: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(8))  # red, black
+    status: Mapped[str] = mapped_column(String(16), default="proposed", index=True)
+    figures: Mapped[dict] = mapped_column(JSON)
+    rule: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    proposed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    display_months: Mapped[int | None] = mapped_column(Integer)
+    listed_until: Mapped[date | None] = mapped_column(Date)
+    objection_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    objection_state: Mapped[str | None] = mapped_column(String(16))  # pending, upheld, withdrawn
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    release: Mapped[Release] = relationship()
+    site: Mapped[Site] = relationship()
+    events: Mapped[list[ListEvent]] = relationship(back_populates="entry",
+                                                   order_by="ListEvent.id")
+
+
+class ListEvent(Base):
+    """One step of a list entry's life: proposed, confirmed, declined, objection (the
+    unit's text, kept but never published), decision, rectification, removed, expired.
+    ``public`` marks the steps whose ``text`` the public history shows."""
+
+    __tablename__ = "list_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(ForeignKey("list_entry.id"), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text, default="")
+    public: Mapped[bool] = mapped_column(Boolean, default=False)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    entry: Mapped[ListEntry] = relationship(back_populates="events")

@@ -46,6 +46,12 @@ CITIES: Sequence[tuple[str, str, str, str, Sequence[tuple[str, str]]]] = (
         ("思明区", "Siming"), ("湖里区", "Huli"), ("集美区", "Jimei"), ("海沧区", "Haicang"))),
 )
 
+# GB/T 2260 codes and English names of the demo cities' provinces.
+PROVINCES = {"浙江省": ("33", "Zhejiang"), "四川省": ("51", "Sichuan"),
+             "山东省": ("37", "Shandong"), "湖北省": ("42", "Hubei"),
+             "陕西省": ("61", "Shaanxi"), "福建省": ("35", "Fujian"),
+             "示范省": ("99", "Demo Province")}
+
 # Sites per district by kind, and per city for kinds that are not in every district.
 PER_DISTRICT = {SiteKind.hospital: 1, SiteKind.clinic: 2, SiteKind.elder_care: 2,
                 SiteKind.community_centre: 2}
@@ -113,7 +119,9 @@ def create_places(session: Session, n_cities: int, rng: np.random.Generator) -> 
             code, name_zh, name_en = f"city{ci + 1}", f"示范市{ci + 1}", f"Demo City {ci + 1}"
             province = "示范省"
             districts = tuple((f"第{i + 1}区", f"District {i + 1}") for i in range(4))
-        city = City(code=code, name_zh=name_zh, name_en=name_en, province_zh=province)
+        province_code, province_en = PROVINCES[province]
+        city = City(code=code, name_zh=name_zh, name_en=name_en, province_zh=province,
+                    province_code=province_code, province_en=province_en)
         session.add(city)
         session.flush()
         dist_rows = []
