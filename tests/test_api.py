@@ -269,8 +269,9 @@ def test_the_openapi_file_describes_every_api_route(app):
                       rule.rule.removeprefix("/api/v1").replace("<qid>", "{id}")),
                method.lower())
               for rule in app.url_map.iter_rules()
-              if rule.endpoint.startswith(("api.", "agency_api.", "complaints_api."))
+              if rule.endpoint.startswith(("api.", "agency_api.", "complaints_api.", "public_api."))
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert ("/agency/batches/{batch_id}", "get") in routes
     assert ("/complaints/{code}", "get") in routes
+    assert ("/public/releases", "get") in routes
     assert documented == routes
