@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from survey.config import PACKAGE_DIR, REPO_ROOT
-from survey.core.questionnaires.loader import safe_load_yaml
+from survey.core.questionnaires.loader import format_loc, pydantic_reason, safe_load_yaml
 
 
 def _rules_dir() -> Path:
@@ -233,39 +233,6 @@ class Rules(_Model):
 
 # --------------------------------------------------------------------------- loading
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _reason(error: Mapping[str, Any]) -> str:
-    kind = error["type"]
-    msg = str(error["msg"])
-    if kind == "extra_forbidden":
-        return f"unknown key '{error['loc'][-1]}'"
-    if kind == "missing":
-        return f"missing required key '{error['loc'][-1]}'"
-    if kind == "value_error":
-        return msg.removeprefix("Value error, ")
-    if kind == "union_tag_invalid":
-        ctx = error.get("ctx") or {}
-        known = str(ctx.get("expected_tags", "")).replace("'", "")
-        key = str(ctx.get("discriminator", "tag")).strip("'")
-        return f"unknown {key} {ctx.get('tag')!r} (known: {known})"
-    if kind == "union_tag_not_found":
-        ctx = error.get("ctx") or {}
-        key = str(ctx.get("discriminator", "type")).strip("'")
-        return f"missing required key '{key}'"
-    if kind == "string_pattern_mismatch":
-        return f"invalid identifier {error.get('input')!r} (use lower-case letters, digits and _)"
-    return msg
-
-
 def _lines(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
     """pydantic puts the discriminator value into the location (``components[0].
     satisfaction_level.weight``): drop it, the path is the file's."""
@@ -311,10 +278,10 @@ def parse_rules(data: object, source: str | Path = "<memory>",
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
-        reason = _reason(first)
+        reason = pydantic_reason(first)
         if len(errors) > 1:
             reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-        raise RuleError(source, _format_loc(_lines(first["loc"])), reason) from None
+        raise RuleError(source, format_loc(_lines(first["loc"])), reason) from None
     _check(rules, source)
     if questionnaires is not None:
         known = sorted(set(questionnaires))

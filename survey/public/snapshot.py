@@ -146,25 +146,28 @@ def questionnaire_figures(session: Session, settings: estimates.Settings, city: 
         _cell("dimension", d.id, (_text(d.title, "zh-Hans"), _text(d.title, "en")),
               dims[d.id], proportion=False, min_n=min_n)
         for d in q.dimensions if d.id in dims]
-    districts = list(session.scalars(select(District).where(District.city_id == city.id)
-                                     .order_by(District.code)))
-    out["districts"] = _partition([
-        _cell("district", d.code, (d.name_zh, d.name_en), by_district.cells[d.id],
-              proportion=False, min_n=min_n, versus=estimates.versus(by_district.cells[d.id]))
-        for d in districts if d.id in by_district.cells],
-        {d.code: by_district.cells[d.id].n for d in districts if d.id in by_district.cells})
-    sites = list(session.scalars(select(Site).where(Site.city_id == city.id)
-                                 .order_by(Site.code)))
-    out["sites"] = _partition([
-        _cell("site", s.code, (s.name_zh, s.name_en), by_site.cells[s.id],
-              proportion=False, min_n=min_n, versus=estimates.versus(by_site.cells[s.id]))
-        for s in sites if s.id in by_site.cells],
-        {s.code: by_site.cells[s.id].n for s in sites if s.id in by_site.cells})
+    districts = session.scalars(select(District).where(District.city_id == city.id)
+                                .order_by(District.code))
+    out["districts"] = _units("district", districts, by_district, min_n)
+    sites = session.scalars(select(Site).where(Site.city_id == city.id).order_by(Site.code))
+    out["sites"] = _units("site", sites, by_site, min_n)
     bench = estimates.kpis_by_split(session, settings, everywhere, filters, []).get(())
     out["benchmark"] = _cell("benchmark", q.id, ("全部城市", "All cities"),
                              bench.index if bench else estimates.empty_cell(settings),
                              proportion=False, min_n=min_n)
     return out
+
+
+def _units(kind: str, units: Iterable[District | Site], compared: estimates.Compared,
+           min_n: int) -> list[dict[str, Any]]:
+    """The cells of the city's districts or sites that have respondents, with their
+    contrast against all cities, after complementary suppression (they partition the
+    city's sample)."""
+    present = [u for u in units if u.id in compared.cells]
+    return _partition([
+        _cell(kind, u.code, (u.name_zh, u.name_en), compared.cells[u.id], proportion=False,
+              min_n=min_n, versus=estimates.versus(compared.cells[u.id])) for u in present],
+        {u.code: compared.cells[u.id].n for u in present})
 
 
 def _text(value: Any, lang: str) -> str:

@@ -110,7 +110,8 @@ def safe_load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
 
 
-def _format_loc(loc: tuple[int | str, ...]) -> str:
+def format_loc(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the path in the file: ``sections[2].items[0].id``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -120,7 +121,9 @@ def _format_loc(loc: tuple[int | str, ...]) -> str:
     return out
 
 
-def _reason(error: Mapping[str, Any]) -> str:
+def pydantic_reason(error: Mapping[str, Any]) -> str:
+    """One pydantic error as a reason a person can act on (also used for the evaluation
+    rule files)."""
     kind = error["type"]
     msg = str(error["msg"])
     if kind == "extra_forbidden":
@@ -136,6 +139,15 @@ def _reason(error: Mapping[str, Any]) -> str:
         known = str((error.get("ctx") or {}).get("expected", "")).replace("'", "")
         known = known.replace(" or ", ", ")
         return f"unknown {noun} {error.get('input')!r} (known: {known})"
+    if kind == "union_tag_invalid":
+        ctx = error.get("ctx") or {}
+        known = str(ctx.get("expected_tags", "")).replace("'", "")
+        key = str(ctx.get("discriminator", "tag")).strip("'")
+        return f"unknown {key} {ctx.get('tag')!r} (known: {known})"
+    if kind == "union_tag_not_found":
+        ctx = error.get("ctx") or {}
+        key = str(ctx.get("discriminator", "type")).strip("'")
+        return f"missing required key '{key}'"
     if kind == "string_pattern_mismatch":
         return f"invalid identifier {error.get('input')!r} (use lower-case letters, digits and _)"
     return msg
@@ -156,10 +168,10 @@ def parse_questionnaire(data: object, source: str | Path = "<memory>") -> Questi
     except ValidationError as exc:
         errors = exc.errors()
         first = errors[0]
-        reason = _reason(first)
+        reason = pydantic_reason(first)
         if len(errors) > 1:
             reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-        raise QuestionnaireError(source, _format_loc(first["loc"]), reason) from None
+        raise QuestionnaireError(source, format_loc(first["loc"]), reason) from None
     try:
         check(q)
     except Problem as problem:
