@@ -544,6 +544,7 @@ def profile(url: str, sites: list[str], n: int, seed: int) -> None:
     from sqlalchemy import event
 
     engine = create_engine(url)
+    metadata.create_all(engine)  # the scratch table empty_tables() truncates too
     empty_tables(engine)
     engine.dispose()
     app = create_app({"DATABASE_URL": url, "INSTANCE_DIR": tempfile.mkdtemp(),
