@@ -90,6 +90,9 @@ class Config:
     SATISFACTION_WEIGHT_REVIEWS: float = 0.2
     SATISFACTION_WEIGHT_COMPLAINTS: float = 0.2
     COMPLAINT_RATE_CEILING: float = 50.0
+    # Red/black list display periods an admin may choose, in months (survey.public,
+    # docs/public.md), comma-separated.
+    LIST_DISPLAY_MONTHS: str = "3,6,12"
     # Public-use export: sites merged into variance units of at least this many respondents
     # per wave before replicate weights are built (survey.export.replicates).
     EXPORT_MIN_VARIANCE_UNIT: int = 10

@@ -467,3 +467,28 @@ def test_a_marked_or_intervalless_site_is_never_proposed(demo, app, app_config, 
                 if c["status"] != "shown":
                     assert (f["id"], c["key"]) not in proposed
     json.dumps(rel.snapshot, allow_nan=False)  # no NaN anywhere in what is published
+
+
+def test_display_periods_come_from_the_configuration(big_demo, app, app_config, tmp_path):
+    from survey import create_app
+    from survey.config import ConfigError
+
+    with pytest.raises(ConfigError, match="MANYI_LIST_DISPLAY_MONTHS: expected whole months"):
+        create_app({**app_config, "LIST_DISPLAY_MONTHS": "3,six"})
+    _, red = _plant_extremes(app)
+    assert _release(app_config, tmp_path).returncode == 0
+    entry = _entries(app)[red]
+    custom = create_app({**app_config, "LIST_DISPLAY_MONTHS": "1,24"})
+    admin = custom.test_client()
+    login(admin, "admin@test.cn")
+    page = admin.get("/public/admin/lists").get_data(as_text=True)
+    assert "<option>24</option>" in page and "<option>6</option>" not in page
+    refused = _post(admin, f"/public/admin/lists/{entry.id}/confirm",
+                    reason="显著高于全部城市平均水平，予以表扬", months="6")
+    assert refused.status_code == 422 and "one of 1, 24 months" in refused.get_data(as_text=True)
+    assert _post(admin, f"/public/admin/lists/{entry.id}/confirm",
+                 reason="显著高于全部城市平均水平，予以表扬", months="24").status_code == 200
+    with custom.app_context():
+        row = get_session().get(ListEntry, entry.id)
+        assert row is not None and row.display_months == 24
+    custom.extensions["manyi.engine"].dispose()

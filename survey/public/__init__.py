@@ -11,7 +11,13 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from survey.public import api, cli, views
+    from survey.config import ConfigError
+    from survey.public import api, cli, service, views
+
+    try:  # a bad setting stops the start, not the first confirmation
+        service.display_periods(str(app.config["LIST_DISPLAY_MONTHS"]))
+    except service.PublicError as exc:
+        raise ConfigError(str(exc)) from None
 
     app.cli.add_command(cli.release_command)
     app.register_blueprint(views.bp)

@@ -31,7 +31,20 @@ from survey.core.waves import is_wave
 from survey.dashboard import estimates
 from survey.public import snapshot as snap
 
-DISPLAY_MONTHS = (3, 6, 12)
+DISPLAY_MONTHS = (3, 6, 12)  # default of LIST_DISPLAY_MONTHS
+
+
+def display_periods(setting: str) -> tuple[int, ...]:
+    """The display periods of ``LIST_DISPLAY_MONTHS`` ("3,6,12"); ConfigError-like
+    ``PublicError`` naming the setting when it is not a list of whole months 1–60."""
+    try:
+        months = tuple(sorted({int(x) for x in setting.split(",") if x.strip()}))
+    except ValueError:
+        months = ()
+    if not months or not all(1 <= m <= 60 for m in months):
+        raise PublicError(f"MANYI_LIST_DISPLAY_MONTHS: expected whole months 1–60 separated "
+                          f"by commas, e.g. 3,6,12; not {setting!r}")
+    return months
 RED, BLACK = "red", "black"
 PROPOSED, DECLINED, LISTED, WITHDRAWN, REMOVED = ("proposed", "declined", "listed",
                                                   "withdrawn", "removed")
@@ -214,13 +227,14 @@ def _reason(text: str, what: str) -> str:
 
 
 def confirm(session: Session, row: ListEntry, *, reason: str, months: int, today: date,
-            actor: str, user_id: int | None) -> str:
+            actor: str, user_id: int | None,
+            allowed: tuple[int, ...] = DISPLAY_MONTHS) -> str:
     """Publish a proposed entry; returns the one-time objection token (shown once, to be
     handed to the listed unit; only its sha256 is stored)."""
     if row.status != PROPOSED:
         raise PublicError(f"list entry {row.id} is {row.status}, not proposed")
-    if months not in DISPLAY_MONTHS:
-        raise PublicError(f"display period: one of {', '.join(map(str, DISPLAY_MONTHS))} "
+    if months not in allowed:
+        raise PublicError(f"display period: one of {', '.join(map(str, allowed))} "
                           f"months, not {months}")
     row.reason = _reason(reason, "reason")
     row.status, row.display_months = LISTED, months

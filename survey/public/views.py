@@ -283,6 +283,10 @@ def _national(wave: str, fmt: str) -> ResponseReturnValue:
 
 # --------------------------------------------------------------------------- admin
 
+def _months() -> tuple[int, ...]:
+    return service.display_periods(str(current_app.config["LIST_DISPLAY_MONTHS"]))
+
+
 def _admin() -> None:
     require_role(Role.admin)
 
@@ -330,7 +334,7 @@ def admin_lists() -> ResponseReturnValue:
     _admin()
     session = get_session()
     return render_template("public/admin_lists.html", rows=service.proposals(session),
-                           today=_today(), state=service.state, months=service.DISPLAY_MONTHS,
+                           today=_today(), state=service.state, months=_months(),
                            token=None, **_context())
 
 
@@ -350,9 +354,10 @@ def admin_list_action(entry_id: int, action: str) -> ResponseReturnValue:
             try:
                 months = int(request.form.get("months", ""))
             except ValueError:
-                raise service.PublicError(_("display period: choose 3, 6 or 12 months")) from None
+                raise service.PublicError(_("display period: choose one of %(months)s months",
+                                            months=", ".join(map(str, _months())))) from None
             token = service.confirm(session, row, reason=request.form.get("reason", ""),
-                                    months=months, today=_today(), **who)
+                                    months=months, today=_today(), allowed=_months(), **who)
         elif action == "decline":
             service.decline(session, row, reason=request.form.get("reason", ""), **who)
         elif action == "decide":
@@ -368,13 +373,13 @@ def admin_list_action(entry_id: int, action: str) -> ResponseReturnValue:
         session.rollback()
         return render_template("public/admin_lists.html", rows=service.proposals(session),
                                today=_today(), state=service.state,
-                               months=service.DISPLAY_MONTHS, token=None, error=str(exc),
+                               months=_months(), token=None, error=str(exc),
                                error_entry=entry_id, **_context()), 422
     session.commit()
     if token is not None:
         link = url_for("public.objection", token=token, _external=True)
         return render_template("public/admin_lists.html", rows=service.proposals(session),
                                today=_today(), state=service.state,
-                               months=service.DISPLAY_MONTHS, token=link, token_entry=row,
+                               months=_months(), token=link, token_entry=row,
                                **_context())
     return redirect(url_for("public.admin_lists"))
