@@ -245,15 +245,60 @@ def importance_performance(
     zx, zy = xc / sx, yc / sy
     rxx = (zx * w[:, None]).T @ zx
     rxy = (zx * w[:, None]).T @ zy
+    return _relative_weights(rxx, rxy, w @ x)
+
+
+def importance_performance_from_moments(
+    sum_w: float, sum_wz: ArrayLike, sum_wzz: ArrayLike, n: int
+) -> ImportancePerformance:
+    """:func:`importance_performance` from weighted moments instead of rows, so the sums
+    can be computed where the data is (one SQL aggregate) — the same relative weights.
+
+    ``z`` is a respondent's vector (dimension scores …, overall): ``sum_w = Σ w``,
+    ``sum_wz = Σ w z`` (length k + 1), ``sum_wzz = Σ w z zᵀ`` ((k + 1) × (k + 1)), ``n``
+    the number of complete respondents. The weighted covariance is
+    ``sum_wzz / sum_w − m mᵀ`` with ``m = sum_wz / sum_w``; everything after it is the row
+    version's algebra.
+
+    Examples
+    --------
+    >>> x = np.array([[60.0, 70], [70, 65], [80, 90], [90, 80], [75, 60]])
+    >>> z = np.column_stack([x, [62.0, 66, 86, 84, 66]])
+    >>> a = importance_performance(x, z[:, 2])
+    >>> b = importance_performance_from_moments(5.0, z.sum(axis=0), z.T @ z, 5)
+    >>> bool(np.allclose(a.importance, b.importance, rtol=1e-12))
+    True
+    """
+    sz = np.asarray(sum_wz, dtype=np.float64)
+    szz = np.asarray(sum_wzz, dtype=np.float64)
+    k = sz.size - 1
+    if k < 1 or szz.shape != (k + 1, k + 1):
+        raise ValueError("`sum_wz` needs k + 1 entries and `sum_wzz` (k + 1) × (k + 1)")
+    if not (sum_w > 0 and np.all(np.isfinite(sz)) and np.all(np.isfinite(szz))):
+        raise ValueError("moments must be finite with a positive total weight")
+    if n <= k + 1:
+        raise ValueError("`dimensions` needs more rows than columns + 1")
+    mean = sz / sum_w
+    cov = szz / sum_w - np.outer(mean, mean)
+    sd = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    if (sd <= 1e-12 * np.maximum(np.abs(mean), 1.0)).any():
+        raise ValueError("`dimensions` or `overall` has a constant column")
+    corr = cov / np.outer(sd, sd)
+    return _relative_weights(corr[:k, :k], corr[:k, k], mean[:k])
+
+
+def _relative_weights(rxx: NDArray[np.float64], rxy: NDArray[np.float64],
+                      performance: NDArray[np.float64]) -> ImportancePerformance:
+    """Johnson's relative weights and the quadrants from the correlation matrix of the
+    dimensions (``rxx``), their correlations with overall (``rxy``) and their means."""
     values, vectors = np.linalg.eigh(rxx)
     if values.min() <= 1e-12:
         raise ValueError("`dimensions` are collinear")
     root = vectors @ np.diag(np.sqrt(values)) @ vectors.T
     beta_star = np.linalg.solve(root, rxy)
     importance = (root**2) @ (beta_star**2)
-    coefficients = np.linalg.solve(rxx, rxy)
+    coefficients = np.asarray(np.linalg.solve(rxx, rxy), dtype=np.float64)
     r_squared = float(rxy @ coefficients)
-    performance = w @ x
     high_importance = importance >= importance.mean()
     high_performance = performance >= performance.mean()
     labels = {

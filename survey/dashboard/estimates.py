@@ -418,36 +418,42 @@ def importance_performance(session: Session, scope: Scope, filters: Filters,
                            criterion_item: str, dimensions: Iterable[str],
                            min_cell: int) -> Ipa:
     """Derived importance (regression of the overall-satisfaction item on dimension scores)
-    × performance, from one query returning per-respondent rows as numpy arrays."""
-    dims = tuple(sorted(dimensions))  # sorted: np.searchsorted below
-    stmt = (select(Score.response_id, Response.final_weight, Answer.value_num, Score.dimension,
-                   Score.value)
-            .select_from(Response)
-            .join(Answer, and_(Answer.response_id == Response.id, Answer.item == criterion_item,
-                               Answer.is_na.is_(False), Answer.value_num.is_not(None)))
-            .join(Score, and_(Score.response_id == Response.id, Score.dimension.in_(dims)))
-            .where(scope.condition(), filters.condition(), Response.final_weight > 0))
-    rows = session.execute(stmt).all()
-    if not rows:
+    × performance, from the weighted moments of the complete respondents computed in one
+    SQL aggregate (:func:`analysis.importance_performance_from_moments`): no per-respondent
+    rows reach Python (at 350,000 respondents that was 1.7 million rows per page view)."""
+    dims = tuple(sorted(dimensions))
+    if not dims:
         return Ipa(dims, None, 0, "no data")
-    # Columns via zip: numpy probing SQLAlchemy Row objects one by one is 10x slower.
-    id_col, weight_col, overall_col, dim_col, value_col = zip(*rows, strict=True)
-    ids = np.fromiter(id_col, dtype=np.int64, count=len(rows))
-    dim_code = np.searchsorted(np.asarray(dims), np.asarray(dim_col, dtype=str))
-    respondents, row_index = np.unique(ids, return_inverse=True)
-    matrix = np.full((respondents.size, len(dims)), np.nan)
-    matrix[row_index, dim_code] = np.fromiter(value_col, dtype=float, count=len(rows))
-    weight = np.zeros(respondents.size)
-    weight[row_index] = np.fromiter(weight_col, dtype=float, count=len(rows))
-    overall = np.zeros(respondents.size)
-    overall[row_index] = np.fromiter(overall_col, dtype=float, count=len(rows))
-    complete = ~np.isnan(matrix).any(axis=1)
-    n = int(complete.sum())
+    per_respondent = (
+        select(Response.final_weight.label("w"), func.max(Answer.value_num).label("y"),
+               *(func.max(case((Score.dimension == d, Score.value))).label(f"x{i}")
+                 for i, d in enumerate(dims)))
+        .select_from(Response)
+        .join(Answer, and_(Answer.response_id == Response.id, Answer.item == criterion_item,
+                           Answer.is_na.is_(False), Answer.value_num.is_not(None)))
+        .join(Score, and_(Score.response_id == Response.id, Score.dimension.in_(dims)))
+        .where(scope.condition(), filters.condition(), Response.final_weight > 0)
+        .group_by(Response.id, Response.final_weight)
+        .subquery())
+    z = [per_respondent.c[f"x{i}"] for i in range(len(dims))] + [per_respondent.c.y]
+    w = per_respondent.c.w
+    pairs = [(i, j) for i in range(len(z)) for j in range(i, len(z))]
+    stmt = (select(func.count(), func.sum(w), *(func.sum(w * c) for c in z),
+                   *(func.sum(w * z[i] * z[j]) for i, j in pairs))
+            .where(*(c.is_not(None) for c in z)))
+    row = session.execute(stmt).one()
+    n = int(row[0] or 0)
+    if n == 0:
+        return Ipa(dims, None, 0, "no data")
     if n < max(min_cell, len(dims) + 2):
         return Ipa(dims, None, n, "too few complete respondents")
+    k = len(z)
+    sum_wz = np.array([float(v) for v in row[2:2 + k]])
+    sum_wzz = np.zeros((k, k))
+    for (i, j), v in zip(pairs, row[2 + k:], strict=True):
+        sum_wzz[i, j] = sum_wzz[j, i] = float(v)
     try:
-        result = analysis.importance_performance(matrix[complete], overall[complete],
-                                                 weights=weight[complete])
+        result = analysis.importance_performance_from_moments(float(row[1]), sum_wz, sum_wzz, n)
     except ValueError as exc:
         return Ipa(dims, None, n, str(exc))
     return Ipa(dims, result, n)

@@ -86,6 +86,25 @@ def test_importance_performance_relative_weights_sum_to_r_squared():
     }
 
 
+def test_importance_performance_from_moments_equals_the_row_version():
+    # the dashboard sends SQL sums (survey.dashboard.estimates.importance_performance)
+    rng = np.random.default_rng(11)
+    x = rng.normal(70, 10, size=(2000, 5)) + rng.normal(0, 5, size=(2000, 1))
+    y = x @ np.array([0.4, 0.1, 0.3, 0.0, 0.2]) + rng.normal(0, 5, 2000)
+    w = rng.uniform(0.5, 3, 2000)
+    rows = analysis.importance_performance(x, y, weights=w)
+    z = np.column_stack([x, y])
+    moments = analysis.importance_performance_from_moments(
+        float(w.sum()), w @ z, (z * w[:, None]).T @ z, 2000)
+    for name in ("importance", "coefficients", "performance"):
+        assert getattr(moments, name) == pytest.approx(getattr(rows, name), rel=1e-10), name
+    assert moments.r_squared == pytest.approx(rows.r_squared, rel=1e-10)
+    assert moments.quadrant == rows.quadrant
+    with pytest.raises(ValueError, match="constant column"):
+        analysis.importance_performance_from_moments(
+            4.0, np.array([4.0, 8.0]), np.array([[4.0, 8.0], [8.0, 16.0]]), 4)
+
+
 def test_relative_weights_of_uncorrelated_predictors_are_squared_correlations():
     x = np.array([[1.0, 1], [1, -1], [-1, 1], [-1, -1]] * 5)
     y = 2 * x[:, 0] + x[:, 1] + np.tile([0.3, -0.3, -0.3, 0.3, 0.1], 4)
