@@ -355,7 +355,10 @@ def test_an_entry_walks_from_proposal_through_objection_to_a_decision(
     assert official.get("/public/admin/lists").status_code == 404
     short = _post(admin, f"/public/admin/lists/{entries[black].id}/confirm", reason="bad",
                   months="6")
-    assert short.status_code == 422 and "at least 10 characters" in short.get_data(as_text=True)
+    assert short.status_code == 422 and "理由：请写明理由（至少10个字）" in short.get_data(as_text=True)
+    english = admin.post(f"/public/admin/lists/{entries[black].id}/confirm?lang=en", data={
+        "csrf_token": csrf_token(admin, "/public/admin/lists"), "reason": "bad", "months": "6"})
+    assert "reason: write the reason (at least 10 characters)" in english.get_data(as_text=True)
     odd = _post(admin, f"/public/admin/lists/{entries[black].id}/confirm",
                 reason="连续两期显著低于全市平均水平", months="5")
     assert odd.status_code == 422
@@ -485,7 +488,8 @@ def test_display_periods_come_from_the_configuration(big_demo, app, app_config, 
     assert "<option>24</option>" in page and "<option>6</option>" not in page
     refused = _post(admin, f"/public/admin/lists/{entry.id}/confirm",
                     reason="显著高于全部城市平均水平，予以表扬", months="6")
-    assert refused.status_code == 422 and "one of 1, 24 months" in refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "公示期：应为 1, 24 个月之一，而不是 6" in \
+        refused.get_data(as_text=True)
     assert _post(admin, f"/public/admin/lists/{entry.id}/confirm",
                  reason="显著高于全部城市平均水平，予以表扬", months="24").status_code == 200
     with custom.app_context():

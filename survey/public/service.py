@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from survey.core.audit import record
+from survey.core.i18n import N_, translate
 from survey.core.models import City, ListEntry, ListEvent, Release, Response, ResponseStatus, Site
 from survey.core.questionnaires import Questionnaire
 from survey.core.security import token_digest
@@ -42,8 +43,8 @@ def display_periods(setting: str) -> tuple[int, ...]:
     except ValueError:
         months = ()
     if not months or not all(1 <= m <= 60 for m in months):
-        raise PublicError(f"MANYI_LIST_DISPLAY_MONTHS: expected whole months 1–60 separated "
-                          f"by commas, e.g. 3,6,12; not {setting!r}")
+        raise PublicError(N_("MANYI_LIST_DISPLAY_MONTHS: expected whole months 1–60 separated "
+                             "by commas, e.g. 3,6,12; not %(value)r"), value=setting)
     return months
 RED, BLACK = "red", "black"
 PROPOSED, DECLINED, LISTED, WITHDRAWN, REMOVED = ("proposed", "declined", "listed",
@@ -56,7 +57,16 @@ RULE = ("site index significantly {dir} than the all-cities index of the same qu
 
 
 class PublicError(ValueError):
-    """A release or list action that cannot be done; the message says what and why."""
+    """A release or list action that cannot be done; the message says what and why: an
+    English msgid (``N_``) with ``%(name)s`` placeholders, ``str(exc)`` in English (the
+    command line), :meth:`text` in the page's language."""
+
+    def __init__(self, message: str, **params: object) -> None:
+        self.msgid, self.params = message, params
+        super().__init__(message % params if params else message)
+
+    def text(self, lang: str) -> str:
+        return translate(self.msgid, lang, **self.params)
 
 
 class NotFound(PublicError):
@@ -71,7 +81,7 @@ def digest(data: Mapping[str, Any]) -> str:
 def city_by_code(session: Session, code: str) -> City:
     city = session.scalar(select(City).where(City.code == code))
     if city is None:
-        raise NotFound(f"city {code!r}: no such city")
+        raise NotFound(N_("city %(code)r: no such city"), code=code)
     return city
 
 
@@ -116,10 +126,10 @@ def preview(session: Session, settings: estimates.Settings, qs: Mapping[str, Que
     """The snapshot the next release of (city, wave) would freeze; nothing is stored."""
     city = city_by_code(session, city_code)
     if not is_wave(wave):
-        raise PublicError(f"wave {wave!r}: expected YYYYQn, e.g. 2026Q4")
+        raise PublicError(N_("wave %(wave)r: expected YYYYQn, e.g. 2026Q4"), wave=wave)
     if questionnaire is not None and questionnaire not in qs:
-        raise PublicError(f"questionnaire {questionnaire!r}: no such questionnaire "
-                          f"(known: {', '.join(sorted(qs))})")
+        raise PublicError(N_("questionnaire %(q)r: no such questionnaire (known: %(known)s)"),
+                          q=questionnaire, known=", ".join(sorted(qs)))
     chosen = [qs[questionnaire]] if questionnaire else list(qs.values())
     have = set(session.scalars(
         select(Response.questionnaire).where(Response.city_id == city.id,
@@ -128,9 +138,12 @@ def preview(session: Session, settings: estimates.Settings, qs: Mapping[str, Que
         .group_by(Response.questionnaire)))
     chosen = [q for q in chosen if q.id in have]
     if not chosen:
-        which = f"questionnaire {questionnaire!r}" if questionnaire else "any questionnaire"
-        raise PublicError(f"{city.code} {wave}: no valid responses to {which}: "
-                          "nothing to release")
+        if questionnaire:
+            raise PublicError(N_("%(city)s %(wave)s: no valid responses to questionnaire %(q)r: "
+                                 "nothing to release"), city=city.code, wave=wave,
+                              q=questionnaire)
+        raise PublicError(N_("%(city)s %(wave)s: no valid responses to any questionnaire: "
+                             "nothing to release"), city=city.code, wave=wave)
     current = latest(session, city.id, wave)
     number = (current.number + 1) if current else 1
     before = _previous_wave_release(session, city.id, wave)
@@ -148,14 +161,15 @@ def release(session: Session, plan: Plan, *, note: str, actor: str,
     later) needs a public ``note`` of what changed and why."""
     note = note.strip()
     if plan.number > 1 and not note:
-        raise PublicError(f"{plan.city.code} {plan.wave} release {plan.number} changes release "
-                          f"{plan.number - 1}: a public note of what changed and why is required")
+        raise PublicError(N_("%(city)s %(wave)s release %(n)s changes release %(m)s: a public "
+                             "note of what changed and why is required"),
+                          city=plan.city.code, wave=plan.wave, n=plan.number, m=plan.number - 1)
     if len(note) > 2000:
-        raise PublicError("note: at most 2,000 characters")
+        raise PublicError(N_("note: at most 2,000 characters"))
     if latest(session, plan.city.id, plan.wave) is not None and \
             latest(session, plan.city.id, plan.wave).number != plan.number - 1:  # type: ignore[union-attr]
-        raise PublicError(f"{plan.city.code} {plan.wave}: another release was made meanwhile; "
-                          "preview again")
+        raise PublicError(N_("%(city)s %(wave)s: another release was made meanwhile; preview "
+                             "again"), city=plan.city.code, wave=plan.wave)
     row = Release(city_id=plan.city.id, wave=plan.wave, number=plan.number,
                   questionnaires=list(plan.questionnaires), released_by=user_id, note=note,
                   snapshot=plan.snapshot, digest=digest(plan.snapshot))
@@ -207,7 +221,7 @@ def _event(session: Session, entry: ListEntry, kind: str, text: str, *, public: 
 def entry(session: Session, entry_id: int) -> ListEntry:
     row = session.get(ListEntry, entry_id)
     if row is None:
-        raise NotFound(f"list entry {entry_id}: no such entry")
+        raise NotFound(N_("list entry %(id)s: no such entry"), id=entry_id)
     return row
 
 
@@ -217,12 +231,18 @@ def add_months(day: date, months: int) -> date:
     return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
-def _reason(text: str, what: str) -> str:
+_REASON = (N_("reason: write the reason (at least 10 characters)"),
+           N_("reason: at most 2,000 characters"))
+_NOTICE = (N_("removal notice: write the notice (at least 10 characters)"),
+           N_("removal notice: at most 2,000 characters"))
+
+
+def _reason(text: str, messages: tuple[str, str] = _REASON) -> str:
     text = (text or "").strip()
     if len(text) < 10:
-        raise PublicError(f"{what}: write the reason (at least 10 characters)")
+        raise PublicError(messages[0])
     if len(text) > 2000:
-        raise PublicError(f"{what}: at most 2,000 characters")
+        raise PublicError(messages[1])
     return text
 
 
@@ -232,11 +252,12 @@ def confirm(session: Session, row: ListEntry, *, reason: str, months: int, today
     """Publish a proposed entry; returns the one-time objection token (shown once, to be
     handed to the listed unit; only its sha256 is stored)."""
     if row.status != PROPOSED:
-        raise PublicError(f"list entry {row.id} is {row.status}, not proposed")
+        raise PublicError(N_("list entry %(id)s is %(status)s, not proposed"), id=row.id,
+                          status=row.status)
     if months not in allowed:
-        raise PublicError(f"display period: one of {', '.join(map(str, allowed))} "
-                          f"months, not {months}")
-    row.reason = _reason(reason, "reason")
+        raise PublicError(N_("display period: one of %(allowed)s months, not %(months)s"),
+                          allowed=", ".join(map(str, allowed)), months=months)
+    row.reason = _reason(reason)
     row.status, row.display_months = LISTED, months
     row.confirmed_at, row.confirmed_by = datetime.now(UTC), user_id
     row.listed_until = add_months(today, months)
@@ -251,9 +272,10 @@ def confirm(session: Session, row: ListEntry, *, reason: str, months: int, today
 def decline(session: Session, row: ListEntry, *, reason: str, actor: str,
             user_id: int | None) -> None:
     if row.status != PROPOSED:
-        raise PublicError(f"list entry {row.id} is {row.status}, not proposed")
+        raise PublicError(N_("list entry %(id)s is %(status)s, not proposed"), id=row.id,
+                          status=row.status)
     row.status = DECLINED
-    _event(session, row, "declined", _reason(reason, "reason"), public=False, user_id=user_id)
+    _event(session, row, "declined", _reason(reason), public=False, user_id=user_id)
     record(session, "list_declined", actor=actor, user_id=user_id, city_id=row.city_id,
            entry=row.id)
 
@@ -262,7 +284,7 @@ def by_token(session: Session, token: str) -> ListEntry:
     row = session.scalar(select(ListEntry).where(
         ListEntry.objection_token_hash == token_digest(token)))
     if row is None:
-        raise NotFound("this objection link is not valid")
+        raise NotFound(N_("this objection link is not valid"))
     return row
 
 
@@ -270,14 +292,14 @@ def object_to(session: Session, token: str, *, text: str, today: date) -> ListEn
     """The listed unit's objection (异议), once per link, while the entry is listed."""
     row = by_token(session, token)
     if row.objection_state is not None:
-        raise PublicError("an objection was already made through this link")
+        raise PublicError(N_("an objection was already made through this link"))
     if state(row, today) != LISTED:
-        raise PublicError("this entry is no longer listed")
+        raise PublicError(N_("this entry is no longer listed"))
     body = (text or "").strip()
     if len(body) < 20:
-        raise PublicError("objection: explain it (at least 20 characters)")
+        raise PublicError(N_("objection: explain it (at least 20 characters)"))
     if len(body) > 5000:
-        raise PublicError("objection: at most 5,000 characters")
+        raise PublicError(N_("objection: at most 5,000 characters"))
     row.objection_state = PENDING
     _event(session, row, "objection", body, public=False, user_id=None)
     record(session, "list_objection", actor="listed unit", city_id=row.city_id, entry=row.id)
@@ -289,10 +311,11 @@ def decide(session: Session, row: ListEntry, *, decision: str, reason: str, acto
     """Review an objection: ``upheld`` (the entry stands) or ``withdrawn`` (it leaves the
     current list); the reason is public."""
     if row.objection_state != PENDING:
-        raise PublicError(f"list entry {row.id} has no objection awaiting a decision")
+        raise PublicError(N_("list entry %(id)s has no objection awaiting a decision"),
+                          id=row.id)
     if decision not in (UPHELD, WITHDRAWN):
-        raise PublicError(f"decision: 'upheld' or 'withdrawn', not {decision!r}")
-    text = _reason(reason, "reason")
+        raise PublicError(N_("decision: 'upheld' or 'withdrawn', not %(value)r"), value=decision)
+    text = _reason(reason)
     row.objection_state = decision
     if decision == WITHDRAWN:
         row.status, row.ended_at = WITHDRAWN, datetime.now(UTC)
@@ -306,10 +329,10 @@ def remove_after_rectification(session: Session, row: ListEntry, *, notice: str,
     """End a black-list entry early after its rectification (整改) was reviewed; the
     removal notice is public."""
     if row.kind != BLACK:
-        raise PublicError("only a black-list entry is removed after rectification")
+        raise PublicError(N_("only a black-list entry is removed after rectification"))
     if state(row, today) != LISTED:
-        raise PublicError(f"list entry {row.id} is not listed")
-    text = _reason(notice, "removal notice")
+        raise PublicError(N_("list entry %(id)s is not listed"), id=row.id)
+    text = _reason(notice, _NOTICE)
     row.status, row.ended_at = REMOVED, datetime.now(UTC)
     _event(session, row, "removed", text, public=True, user_id=user_id)
     record(session, "list_removed", actor=actor, user_id=user_id, city_id=row.city_id,

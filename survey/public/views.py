@@ -44,7 +44,7 @@ from sqlalchemy import select
 
 from survey.complaints.deadlines import local_today
 from survey.core.db import get_session
-from survey.core.i18n import localized
+from survey.core.i18n import N_, current_lang, localized
 from survey.core.models import City, ListEntry, Release, Role
 from survey.core.security import require_role
 from survey.public import reliability, service
@@ -195,7 +195,7 @@ def objection(token: str) -> ResponseReturnValue:
             return render_template("public/objection_done.html", row=row, **_context())
         except service.PublicError as exc:
             session.rollback()
-            error = str(exc)
+            error = exc.text(current_lang())
     return render_template("public/objection.html", row=row, error=error,
                            text=request.form.get("text", ""),
                            state=service.state(row, _today()), **_context()), \
@@ -306,7 +306,7 @@ def admin_releases() -> ResponseReturnValue:
             plan = service.preview(session, settings(), qs, form["city"], form["wave"],
                                    form["questionnaire"] or None)
         except service.PublicError as exc:
-            error = str(exc)
+            error = exc.text(current_lang())
     if request.method == "POST" and plan is not None and request.form.get("action") == "release":
         if request.form.get("digest") != service.digest(plan.snapshot):
             error = _("The figures changed since the preview (new responses or weights): "
@@ -320,7 +320,7 @@ def admin_releases() -> ResponseReturnValue:
                 plan = None
             except service.PublicError as exc:
                 session.rollback()
-                error = str(exc)
+                error = exc.text(current_lang())
     return render_template("public/admin_releases.html", cities=cities, qs=qs, form=form,
                            plan=plan, error=error, done=done,
                            plan_digest=service.digest(plan.snapshot) if plan else "",
@@ -354,8 +354,8 @@ def admin_list_action(entry_id: int, action: str) -> ResponseReturnValue:
             try:
                 months = int(request.form.get("months", ""))
             except ValueError:
-                raise service.PublicError(_("display period: choose one of %(months)s months",
-                                            months=", ".join(map(str, _months())))) from None
+                raise service.PublicError(N_("display period: choose one of %(months)s months"),
+                                          months=", ".join(map(str, _months()))) from None
             token = service.confirm(session, row, reason=request.form.get("reason", ""),
                                     months=months, today=_today(), allowed=_months(), **who)
         elif action == "decline":
@@ -373,7 +373,7 @@ def admin_list_action(entry_id: int, action: str) -> ResponseReturnValue:
         session.rollback()
         return render_template("public/admin_lists.html", rows=service.proposals(session),
                                today=_today(), state=service.state,
-                               months=_months(), token=None, error=str(exc),
+                               months=_months(), token=None, error=exc.text(current_lang()),
                                error_entry=entry_id, **_context()), 422
     session.commit()
     if token is not None:
