@@ -7,7 +7,9 @@ Loads through the demo generator's bulk path (``survey.demo.generate_responses``
 ``survey.core.responses.ingest.bulk_store``, in chunks so memory stays flat), prints the load rate,
 then times ``GET /dashboard/<city>`` through the Flask test client, logged in as that
 city's official: one cold request, then ``--runs`` warm requests; prints p50/p95/max of
-the server time. The database (``MANYI_BENCH_DATABASE_URL``, default
+the server time. ``--detail`` adds the questionnaire page, the complaints queue, the
+all-cities page, the evaluation ranking and card (as an admin), and the public pages (after
+releasing the city's newest wave once). The database (``MANYI_BENCH_DATABASE_URL``, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/manyi_bench``) is created when missing and
 reused when it already holds the requested number of responses (``--reload`` forces a
 fresh load).
@@ -154,21 +156,46 @@ def main() -> None:
     assert login.status_code == 302, login.status_code
     pages = [("city overview", f"/dashboard/{city.code}", args.runs)]
     if args.detail:
-        pages.append(("questionnaire page", f"/dashboard/{city.code}/healthcare", 10))
+        pages += [("questionnaire page", f"/dashboard/{city.code}/healthcare", 10),
+                  ("complaints queue", "/complaints", 10)]
     print(f"city {city.code}: {in_city:,} responses")
+    rows: list[tuple[str, str, float, list[float]]] = []
     for label, path, runs in pages:
-        cold, times = time_page(client, path, runs)
-        ms = [t * 1000 for t in times]
-        print(f"{label} {path}: cold {cold * 1000:.0f} ms; warm ({runs} runs) "
-              f"p50 {statistics.median(ms):.0f} ms, p95 {percentile(ms, 95):.0f} ms, "
-              f"max {max(ms):.0f} ms")
+        rows.append((label, path, *time_page(client, path, runs)))
     if args.detail:
         admin = app.test_client()
         admin.post("/auth/login", data={"email": admin_email, "password": PASSWORD})
-        cold, times = time_page(admin, "/dashboard/all-cities", 5)
+        for label, path, runs in (("all-cities page", "/dashboard/all-cities", 5),
+                                  ("evaluation ranking", "/evaluation/", 5),
+                                  ("evaluation card", f"/evaluation/city/{city.code}", 5)):
+            rows.append((label, path, *time_page(admin, path, runs)))
+        # the public pages read a release snapshot: release the city's newest wave first
+        with app.app_context():
+            from survey.public import service as public
+            from survey.public.cli import settings
+
+            session = get_session()
+            wave = args.end_wave
+            if public.latest(session, city.id, wave) is None:
+                t0 = time.perf_counter()
+                plan = public.preview(session, settings(), app.extensions["manyi.questionnaires"],
+                                      city.code, wave)
+                public.release(session, plan, note="", actor="bench", user_id=None)
+                session.commit()
+                print(f"release of {city.code} {wave}: {time.perf_counter() - t0:.1f} s "
+                      "(once; the public pages read the frozen snapshot)")
+        anonymous = app.test_client()
+        for label, path in (("public index", "/public"),
+                            ("public city", f"/public/{city.code}"),
+                            ("public questionnaire", f"/public/{city.code}/healthcare"),
+                            ("public lists", "/public/lists"),
+                            ("public data file", f"/public/data/{city.code}/{args.end_wave}.csv")):
+            rows.append((label, path, *time_page(anonymous, path, 20)))
+    for label, path, cold, times in rows:
         ms = [t * 1000 for t in times]
-        print(f"all-cities page: cold {cold * 1000:.0f} ms; warm p50 "
-              f"{statistics.median(ms):.0f} ms, max {max(ms):.0f} ms")
+        print(f"{label:<22} {path:<40} cold {cold * 1000:>6.0f} ms; warm ({len(ms)} runs) "
+              f"p50 {statistics.median(ms):>5.0f} ms, p95 {percentile(ms, 95):>5.0f} ms, "
+              f"max {max(ms):>5.0f} ms")
     app.extensions["manyi.engine"].dispose()
 
 
