@@ -5,6 +5,7 @@ scipy.stats style: a ``ValueError`` whose message names the offending argument.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -60,11 +61,14 @@ def check_weights(
     """Validate survey weights: finite, non-negative, not all zero; ones when ``None``."""
     if weights is None:
         return np.ones(size)
-    array = as_float_vector(weights, name)
+    array = as_float_vector(weights, name, allow_nan=True)
+    low, high = float(array.min()), float(array.max())  # NaN if any is NaN
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ValueError(f"`{name}` contains NaN or infinite values")
     check_same_length(size, **{name: array})
-    if (array < 0).any():
+    if low < 0:
         raise ValueError(f"`{name}` must be non-negative")
-    if not (array > 0).any():
+    if not high > 0:
         raise ValueError(f"`{name}` are all zero")
     return array
 

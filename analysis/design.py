@@ -15,6 +15,8 @@ where ``z_hi`` is the total of the linearised variable over PSU ``i`` of stratum
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -330,6 +332,197 @@ def psu_sums(
     return out[:, 0] if x.ndim == 1 else out
 
 
+# Rows are reduced a block at a time: the temporaries of a block (w·y, codes, …) stay in the
+# CPU cache and are reused, instead of allocating (and page-faulting) arrays of every row.
+_BLOCK = 1 << 16
+_ORDERED_KINDS = "biufUS"  # labels whose numpy order is the order of `factorize`
+
+
+def _dense_limit(size: int) -> int:
+    """Largest number of cells (PSU × domain) reduced over without compacting the codes first;
+    the bound :func:`~analysis._validation.factorize` uses for integer labels."""
+    return 4 * size + 1024
+
+
+@dataclass(frozen=True)
+class _Codes:
+    """Integer code of each row into sorted candidate ``labels``: ``source - low``, computed
+    per block. Integer labels of a small range are their own offsets from the minimum (every
+    value of the range is a candidate; absent ones are dropped later as empty PSUs or
+    domains); other labels are factorised once (all present)."""
+
+    labels: NDArray[np.generic]
+    source: NDArray[np.generic]
+    low: int
+
+    @classmethod
+    def of(cls, labels: NDArray[np.generic]) -> _Codes:
+        if labels.dtype.kind in "iu" and labels.size:
+            low, high = int(labels.min()), int(labels.max())
+            if high - low < _dense_limit(labels.size) and high <= np.iinfo(np.intp).max:
+                return cls(np.arange(low, high + 1).astype(labels.dtype), labels, low)
+        uniques, codes = factorize(labels)
+        return cls(uniques, codes, 0)
+
+    def __getitem__(self, rows: slice | NDArray[np.intp]) -> NDArray[np.intp]:
+        """Codes of ``rows`` (possibly a view of the caller's array: never modify it)."""
+        part = self.source[rows]
+        if self.low == 0 and part.dtype == np.intp:
+            return part  # type: ignore[return-value]  # dtype checked
+        return np.subtract(part, self.low, dtype=np.intp)
+
+
+@dataclass(frozen=True)
+class _PsuKey:
+    """Each row's PSU key ``stratum code × width + cluster code`` (codes in label order, so
+    keys sort as (stratum, cluster)), or its code among the keys present (``compact``)."""
+
+    stratum: _Codes | None
+    cluster: _Codes
+    compact: _Codes | None = None
+
+    @property
+    def width(self) -> int:
+        return self.cluster.labels.size
+
+    @property
+    def size(self) -> int:
+        if self.compact is not None:
+            return self.compact.labels.size
+        return self.width * (1 if self.stratum is None else self.stratum.labels.size)
+
+    def __getitem__(self, rows: slice | NDArray[np.intp]) -> NDArray[np.intp]:
+        if self.compact is not None:
+            return self.compact[rows]
+        if self.stratum is None:
+            return self.cluster[rows]
+        key = self.stratum[rows] * self.width
+        key += self.cluster[rows]
+        return key
+
+    def compacted(self, rows: int) -> _PsuKey:
+        present, code = factorize(self[0:rows])
+        return _PsuKey(self.stratum, self.cluster, _Codes(present, code, 0))
+
+    def original(self, keys: NDArray[np.intp]) -> NDArray[np.intp]:
+        """The uncompacted keys of ``keys``."""
+        if self.compact is None:
+            return keys
+        return self.compact.labels[keys].astype(np.intp)
+
+
+def _sorted_runs(
+    stratum: NDArray[np.generic] | None, cluster: NDArray[np.generic]
+) -> NDArray[np.intp] | None:
+    """First row of each PSU when the rows are sorted by (stratum, cluster) label, else None
+    (also for labels without a numpy order equal to :func:`factorize`'s)."""
+    if cluster.dtype.kind not in _ORDERED_KINDS or (
+        stratum is not None and stratum.dtype.kind not in _ORDERED_KINDS
+    ):
+        return None
+    size = cluster.size
+    starts = [np.zeros(1, dtype=np.intp)]
+    for a in range(0, size - 1, _BLOCK):
+        b = min(a + _BLOCK, size - 1)
+        before, after = cluster[a:b], cluster[a + 1 : b + 1]
+        if stratum is None:
+            if not np.greater_equal(after, before).all():
+                return None
+            change = np.not_equal(after, before)
+        else:
+            stratum_before, stratum_after = stratum[a:b], stratum[a + 1 : b + 1]
+            if not np.greater_equal(stratum_after, stratum_before).all():
+                return None
+            new_stratum = np.not_equal(stratum_after, stratum_before)
+            ordered = np.greater_equal(after, before)
+            ordered |= new_stratum
+            if not ordered.all():
+                return None
+            change = np.not_equal(after, before)
+            change |= new_stratum
+        starts.append(np.flatnonzero(change) + (a + 1))
+    return np.concatenate(starts)
+
+
+def _block_runs(starts: NDArray[np.intp], a: int, b: int) -> tuple[int, int, NDArray[np.intp]]:
+    """Runs (PSUs) ``first:stop`` overlapping rows ``a:b`` and where each begins in the block
+    (the first may have begun before it)."""
+    first = int(np.searchsorted(starts, a, "right")) - 1
+    stop = int(np.searchsorted(starts, b, "left"))
+    local = starts[first:stop] - a
+    local[0] = 0
+    return first, stop, local
+
+
+def _as_values(y: ArrayLike) -> NDArray[np.float64] | NDArray[np.bool_]:
+    """``y`` as float values; a boolean array (a 0/1 indicator) is used as it is."""
+    if isinstance(y, np.ndarray) and y.dtype == bool and y.ndim == 1 and y.size:
+        return y
+    return as_float_vector(y, "y", allow_nan=True)
+
+
+def _all_finite(
+    values: NDArray[np.float64] | NDArray[np.bool_], inside: NDArray[np.bool_] | None
+) -> bool:
+    if values.dtype == bool:
+        return True
+    if inside is None:
+        # A finite sum means finite values (no allocation); an overflowing one is checked.
+        return math.isfinite(values.sum()) or bool(np.isfinite(values).all())
+    return bool((np.isfinite(values) | ~inside).all())
+
+
+_Terms = Callable[[slice], tuple[list[NDArray[np.float64]], NDArray[np.float64] | None]]
+
+
+def _reduce_runs(
+    terms: _Terms, starts: NDArray[np.intp], size: int, n_terms: int,
+    by: _Codes | None, n_domains: int,
+) -> tuple[NDArray[np.float64], NDArray[np.intp] | None]:
+    """Sums (terms + 1, PSU, domain) over rows sorted by PSU (runs beginning at ``starts``),
+    and the rows per (PSU, domain) with domains (None without: each run is one PSU)."""
+    psus = starts.size
+    if by is None:
+        sums = np.zeros((n_terms + 1, psus, 1))
+        out = sums[:, :, 0]
+        for a in range(0, size, _BLOCK):
+            b = min(a + _BLOCK, size)
+            first, stop, local = _block_runs(starts, a, b)
+            values, counted = terms(slice(a, b))
+            for j, value in enumerate(values):
+                out[j, first:stop] += np.add.reduceat(value, local)  # pairwise sums
+            if counted is not None:
+                out[n_terms, first:stop] += np.add.reduceat(counted, local)
+            else:
+                out[n_terms, first:stop] += np.diff(np.append(local, b - a))
+        return sums, None
+    length = psus * n_domains
+    rows = np.zeros(length, dtype=np.intp)
+    flat = np.zeros((n_terms + 1, length))
+    for a in range(0, size, _BLOCK):
+        b = min(a + _BLOCK, size)
+        first, stop, local = _block_runs(starts, a, b)
+        cell = np.repeat(np.arange(first * n_domains, stop * n_domains, n_domains),
+                         np.diff(np.append(local, b - a)))
+        cell += by[a:b]
+        _accumulate(flat, rows, cell, terms(slice(a, b)), n_terms)
+    return flat.reshape(n_terms + 1, psus, n_domains), rows.reshape(psus, n_domains)
+
+
+def _accumulate(
+    flat: NDArray[np.float64], rows: NDArray[np.intp], cell: NDArray[np.intp],
+    block: tuple[list[NDArray[np.float64]], NDArray[np.float64] | None], n_terms: int,
+) -> None:
+    """Add a block's terms (and row count) per cell to ``flat`` with ``numpy.bincount``."""
+    length = rows.size
+    values, counted = block
+    count = np.bincount(cell, minlength=length)
+    rows += count
+    for j, value in enumerate(values):
+        flat[j] += np.bincount(cell, value, length)
+    flat[n_terms] += count if counted is None else np.bincount(cell, counted, length)
+
+
 def psu_totals(
     y: ArrayLike,
     *,
@@ -341,13 +534,16 @@ def psu_totals(
     where: ArrayLike | None = None,
     x: ArrayLike | None = None,
 ) -> PsuTotals:
-    """Reduce respondent rows to :class:`PsuTotals` with ``numpy.bincount``.
+    """Reduce respondent rows to :class:`PsuTotals` with ``numpy.bincount`` (with
+    ``numpy.add.reduceat`` when the rows come sorted by PSU and there are no domains).
 
     Cluster labels are nested in strata (Stata ``svyset``; R ``nest=TRUE``): cluster 1 of
     stratum A and cluster 1 of stratum B are different PSUs. Without ``clusters`` every row
     is its own PSU. ``where`` (boolean) restricts estimation to a subpopulation while keeping
     the full design (R ``subset()``, Stata ``subpop()``); ``y`` may be NaN outside it.
-    ``x`` gives a ratio denominator: then ``sum_w`` holds Σ w·x.
+    ``x`` gives a ratio denominator: then ``sum_w`` holds Σ w·x. PSUs come in (stratum,
+    cluster) label order (row order without clusters), domains in label order; a PSU whose
+    rows all have weight 0 or lie outside ``where`` stays, with zero sums and ``n`` 0.
 
     Examples
     --------
@@ -355,78 +551,148 @@ def psu_totals(
     >>> t.sum_wy.ravel().tolist(), t.sum_w.ravel().tolist()
     ([3.0, 14.0], [2.0, 4.0])
     """
-    y_array = as_float_vector(y, "y", allow_nan=True)
+    y_array = _as_values(y)
     size = y_array.size
     w = check_weights(weights, size)
-    mask = np.ones(size, dtype=bool)
+    mask: NDArray[np.bool_] | None = None
     if where is not None:
         mask = np.asarray(where)
         if mask.dtype != bool:
             raise ValueError("`where` must be a boolean array")
         check_same_length(size, where=mask)
-    if np.isnan(y_array[mask]).any() or np.isinf(y_array[mask]).any():
+    if not _all_finite(y_array, mask):
         raise ValueError("`y` contains NaN or infinite values (use `where` to leave rows out)")
     x_array = None
     if x is not None:
         x_array = as_float_vector(x, "x", allow_nan=True)
         check_same_length(size, x=x_array)
-        if not np.isfinite(x_array[mask]).all():
+        if not _all_finite(x_array, mask):
             raise ValueError("`x` contains NaN or infinite values")
+    # Rows left out (weight 0, outside `where`) contribute exact zeros, so every sum is the
+    # one over the counted rows; without them every row counts.
+    filtered = mask is not None or not w.min() > 0
+    n_terms = 2 if x_array is not None else 3
 
-    stratum_labels, psu_code, psu_stratum = _psu_codes(size, strata, clusters)
-    n_psu = psu_stratum.size
+    def terms(rows: slice) -> tuple[list[NDArray[np.float64]], NDArray[np.float64] | None]:
+        """The w·y, w (or w·x) and w·y² (not for a ratio) of a block of rows, and 1 per
+        counted row (None: every row counts)."""
+        wb, yb = w[rows], y_array[rows]
+        xb = None if x_array is None else x_array[rows]
+        counted = None
+        if filtered:
+            keep = wb > 0 if mask is None else mask[rows] & (wb > 0)
+            counted = keep.astype(np.float64)
+            wb, yb = np.where(keep, wb, 0.0), np.where(keep, yb, 0.0)
+            xb = None if xb is None else np.where(keep, xb, 0.0)
+        wy = wb * yb
+        values = [wy, wb if xb is None else wb * xb]
+        if xb is None:
+            values.append(wy * yb)
+        return values, counted
+
+    strata_array = None
+    if strata is not None:
+        strata_array = as_label_vector(strata, "strata")
+        check_same_length(size, strata=strata_array)
+    cluster_array = None
+    if clusters is not None:
+        cluster_array = as_label_vector(clusters, "clusters")
+        check_same_length(size, clusters=cluster_array)
+    by_codes: _Codes | None = None
+    n_domains = 1
+    if by is not None:
+        by_array = as_label_vector(by, "by")
+        check_same_length(size, by=by_array)
+        by_codes = _Codes.of(by_array)
+        n_domains = by_codes.labels.size
+
+    rows: NDArray[np.intp] | None  # rows per (PSU, domain), to find the empty ones
+    starts = None if cluster_array is None else _sorted_runs(strata_array, cluster_array)
+    if starts is not None:
+        # Rows sorted by PSU (as GROUP BY / ORDER BY exports come): one run per PSU, no codes.
+        sums, rows = _reduce_runs(terms, starts, size, n_terms, by_codes, n_domains)
+        psu_stratum = (np.zeros(starts.size, dtype=np.int64) if strata_array is None
+                       else strata_array[starts])
+        psu_keys = np.arange(starts.size)
+    elif cluster_array is not None:
+        key = _PsuKey(None if strata_array is None else _Codes.of(strata_array),
+                      _Codes.of(cluster_array))
+        if by_codes is not None and key.size * n_domains > _dense_limit(size):
+            present, code = factorize(by_codes[0:size])  # sparse integer labels: compact
+            by_codes = _Codes(by_codes.labels[present], code, 0)
+            n_domains = present.size
+        if key.size * n_domains > _dense_limit(size):
+            key = key.compacted(size)  # sparse (stratum, cluster) pairs: number those present
+        length = key.size * n_domains
+        rows = np.zeros(length, dtype=np.intp)
+        flat = np.zeros((n_terms + 1, length))
+        for a in range(0, size, _BLOCK):
+            block = slice(a, min(a + _BLOCK, size))
+            cell = key[block]  # may be a view of the caller's labels: not modified
+            if by_codes is not None:
+                cell = cell * n_domains
+                cell += by_codes[block]
+            _accumulate(flat, rows, cell, terms(block), n_terms)
+        rows = rows.reshape(key.size, n_domains)
+        psu_keys = np.flatnonzero(rows.any(axis=1))
+        sums = flat.reshape(n_terms + 1, key.size, n_domains)[:, psu_keys]
+        rows = rows[psu_keys]
+        stratum_index = key.original(psu_keys) // key.width
+        psu_stratum = (np.zeros(psu_keys.size, dtype=np.int64) if key.stratum is None
+                       else key.stratum.labels[stratum_index])
+    else:
+        # Every row its own PSU, in row order: its sums are its values (in its domain).
+        sums = np.zeros((n_terms + 1, size, n_domains))
+        in_domain = np.zeros(n_domains, dtype=bool)
+        for a in range(0, size, _BLOCK):
+            block = slice(a, min(a + _BLOCK, size))
+            values, counted = terms(block)
+            column = np.zeros(1, np.intp) if by_codes is None else by_codes[block]
+            in_domain[column] = True
+            index = np.arange(block.start, block.stop)
+            for j, value in enumerate(values):
+                sums[j, index, column] = value
+            sums[n_terms, index, column] = 1.0 if counted is None else counted
+        rows = in_domain[None, :]
+        psu_keys = np.arange(size)
+        psu_stratum = np.zeros(size, np.int64) if strata_array is None else strata_array.copy()
+    domain_columns = None
+    if by_codes is not None and rows is not None:
+        domain_columns = np.flatnonzero(rows.any(axis=0))
+        if domain_columns.size < n_domains:
+            sums = sums[:, :, domain_columns]
+    if by_codes is None:
+        sums = sums[:, :, 0]
 
     fpc_psu = None
     if fpc is not None:
         fpc_rows = as_float_vector(fpc, "fpc")
         check_same_length(size, fpc=fpc_rows)
-        if clusters is None:
+        if cluster_array is None:
             fpc_psu = fpc_rows
         else:
-            fpc_psu = np.empty(n_psu)
-            fpc_psu[psu_code] = fpc_rows
-            if not np.array_equal(fpc_psu[psu_code], fpc_rows):
+            if starts is not None:
+                fpc_psu = fpc_rows[starts]
+                spread = np.repeat(fpc_psu, np.diff(np.append(starts, size)))
+            else:
+                row_keys = key[0:size]
+                fpc_key = np.empty(key.size)
+                fpc_key[row_keys] = fpc_rows
+                fpc_psu = fpc_key[psu_keys]
+                spread = fpc_key[row_keys]
+            if not np.array_equal(spread, fpc_rows):
                 raise ValueError("`fpc` is not constant within a cluster")
 
     domain_labels: tuple[object, ...] | None = None
-    if by is None:
-        n_domains = 1
-        cell = psu_code
-    else:
-        by_array = as_label_vector(by, "by")
-        check_same_length(size, by=by_array)
-        by_labels, by_code = factorize(by_array)
-        domain_labels = tuple(
-            label.item() if hasattr(label, "item") else label for label in by_labels
-        )
-        n_domains = by_labels.size
-        cell = psu_code * n_domains + by_code
-
-    keep = mask & (w > 0)
-    xk = x_array
-    if not keep.all():
-        cell, w, y_array = cell[keep], w[keep], y_array[keep]
-        xk = None if x_array is None else x_array[keep]
-    length = n_psu * n_domains
-
-    def total(values: NDArray[np.float64] | None) -> NDArray[np.float64]:
-        # float64 already when weighted; the count (values=None) becomes float64 as
-        # PsuTotals stores it anyway.
-        counts = np.bincount(cell, weights=values, minlength=length)
-        return counts.astype(np.float64, copy=False).reshape(n_psu, n_domains)
-
-    wy = w * y_array
-    denominator = w if xk is None else w * xk
-    squeeze = by is None
-    arrays = [total(wy), total(denominator), total(None), total(wy * y_array)]
-    if squeeze:
-        arrays = [a[:, 0] for a in arrays]
+    if by_codes is not None:
+        labels = by_codes.labels if domain_columns is None else by_codes.labels[domain_columns]
+        domain_labels = tuple(plain(label) for label in labels)
     return PsuTotals(
-        stratum=stratum_labels[psu_stratum],
-        sum_wy=arrays[0],
-        sum_w=arrays[1],
-        n=arrays[2],
-        sum_wyy=None if x_array is not None else arrays[3],
+        stratum=psu_stratum,
+        sum_wy=sums[0],
+        sum_w=sums[1],
+        n=sums[n_terms],
+        sum_wyy=None if x_array is not None else sums[2],
         fpc=fpc_psu,
         domains=domain_labels,
     )

@@ -488,6 +488,11 @@ def proportion_from_psu_totals(
 
 def indicator(y: ArrayLike, level: object, where: ArrayLike | None) -> NDArray[np.float64]:
     """0/1 indicator of ``y == level``, refusing missing values inside ``where``."""
+    return _is_level(y, level, where).astype(np.float64)
+
+
+def _is_level(y: ArrayLike, level: object, where: ArrayLike | None) -> NDArray[np.bool_]:
+    """``y == level`` as booleans (:func:`indicator`'s checks; rows reduce it as 0/1)."""
     values = np.asarray(y)
     if values.ndim != 1 or values.size == 0:
         raise ValueError("`y` must be a non-empty one-dimensional array")
@@ -497,7 +502,8 @@ def indicator(y: ArrayLike, level: object, where: ArrayLike | None) -> NDArray[n
             raise ValueError("`y` contains NaN (use `where` to leave rows out)")
     elif values.dtype.kind == "O" and any(v is None for v in values):
         raise ValueError("`y` contains missing (None) values")
-    return (values == level).astype(np.float64)
+    equal: NDArray[np.bool_] = values == level
+    return equal
 
 
 def proportion(
@@ -539,7 +545,7 @@ def proportion(
     """
     if method not in PROPORTION_METHODS:
         raise ValueError(f"`method` must be one of {PROPORTION_METHODS}, got {method!r}")
-    return _estimate_rows("mean", indicator(y, level, where), weights=weights, strata=strata,
+    return _estimate_rows("mean", _is_level(y, level, where), weights=weights, strata=strata,
                           clusters=clusters, fpc=fpc, by=by, where=where, single_psu=single_psu,
                           confidence_level=confidence_level, df=df, calibration=calibration,
                           transform=lambda e: _with_interval(e, method))

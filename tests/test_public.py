@@ -355,7 +355,8 @@ def test_an_entry_walks_from_proposal_through_objection_to_a_decision(
     assert official.get("/public/admin/lists").status_code == 404
     short = _post(admin, f"/public/admin/lists/{entries[black].id}/confirm", reason="bad",
                   months="6")
-    assert short.status_code == 422 and "理由：请写明理由（至少10个字）" in short.get_data(as_text=True)
+    assert short.status_code == 422
+    assert "理由：请写明理由（至少10个字）" in short.get_data(as_text=True)
     english = admin.post(f"/public/admin/lists/{entries[black].id}/confirm?lang=en", data={
         "csrf_token": csrf_token(admin, "/public/admin/lists"), "reason": "bad", "months": "6"})
     assert "reason: write the reason (at least 10 characters)" in english.get_data(as_text=True)
