@@ -20,7 +20,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from survey.config import PACKAGE_DIR, REPO_ROOT
-from survey.core.questionnaires.loader import format_loc, pydantic_reason, safe_load_yaml
+from survey.core.questionnaires.loader import (
+    FileError,
+    format_loc,
+    pydantic_reason,
+    safe_load_yaml,
+)
 
 
 def _rules_dir() -> Path:
@@ -34,26 +39,8 @@ RULES_DIR = _rules_dir()
 IDENTIFIER = r"^[a-z][a-z0-9_]*$"
 
 
-class RuleError(ValueError):
+class RuleError(FileError):
     """A rule file is invalid: ``str(error)`` = ``<file>: <path>: <reason>`` (one line)."""
-
-    def __init__(self, file: str | Path, path: str, reason: str) -> None:
-        self.file = _display_path(file)
-        self.path = path
-        self.reason = reason
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.path}" if self.path else self.file
-        return f"{where}: {self.reason}"
-
-
-def _display_path(file: str | Path) -> str:
-    path = Path(file)
-    try:
-        return path.resolve().relative_to(REPO_ROOT).as_posix()
-    except ValueError:
-        return str(file)
 
 
 class _Model(BaseModel):

@@ -23,7 +23,23 @@ from survey.core.questionnaires.checks import Problem, check
 from survey.core.questionnaires.schema import Questionnaire
 
 
-class QuestionnaireError(ValueError):
+class FileError(ValueError):
+    """A file of ours (questionnaire, evaluation rules) is invalid: ``str(error)`` is one
+    line, ``<file>: <path>: <reason>``; ``file`` as displayed (relative to the repository
+    root when inside it), ``path`` inside the file (``""`` for the whole file)."""
+
+    def __init__(self, file: str | Path, path: str, reason: str) -> None:
+        self.file = display_path(file)
+        self.path = path
+        self.reason = reason
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.file}: {self.path}" if self.path else self.file
+        return f"{where}: {self.reason}"
+
+
+class QuestionnaireError(FileError):
     """A questionnaire file is invalid.
 
     ``str(error)`` is one line: ``<file>: <path>: <reason>``, e.g.
@@ -37,22 +53,9 @@ class QuestionnaireError(ValueError):
     reason : what is wrong.
     """
 
-    def __init__(self, file: str | Path, path: str, reason: str) -> None:
-        self.file = _display_path(file)
-        self.path = path
-        self.reason = reason
-        super().__init__(str(self))
 
-    def __str__(self) -> str:
-        where = f"{self.file}: {self.path}" if self.path else self.file
-        return f"{where}: {self.reason}"
-
-
-
-
-
-
-def _display_path(file: str | Path) -> str:
+def display_path(file: str | Path) -> str:
+    """``file`` relative to the repository root when inside it, else as given."""
     path = Path(file)
     try:
         return path.resolve().relative_to(REPO_ROOT).as_posix()
@@ -219,7 +222,7 @@ def load_questionnaires(directory: str | Path = QUESTIONNAIRE_DIR) -> dict[str, 
     for file in files:
         q = load_questionnaire(file)
         if q.id in loaded:
-            other = _display_path(origin[q.id])
+            other = display_path(origin[q.id])
             raise QuestionnaireError(
                 file, "id", f"duplicate questionnaire id '{q.id}' (also in {other})"
             )
