@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from survey.config import PACKAGE_DIR, REPO_ROOT
 from survey.core.questionnaires.loader import (
     FileError,
+    first_error,
     format_loc,
-    pydantic_reason,
     safe_load_yaml,
 )
 
@@ -263,12 +263,8 @@ def parse_rules(data: object, source: str | Path = "<memory>",
     try:
         rules = Rules.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        reason = pydantic_reason(first)
-        if len(errors) > 1:
-            reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-        raise RuleError(source, format_loc(_lines(first["loc"])), reason) from None
+        loc, reason = first_error(exc)
+        raise RuleError(source, format_loc(_lines(loc)), reason) from None
     _check(rules, source)
     if questionnaires is not None:
         known = sorted(set(questionnaires))

@@ -156,6 +156,16 @@ def pydantic_reason(error: Mapping[str, Any]) -> str:
     return msg
 
 
+def first_error(exc: ValidationError) -> tuple[tuple[int | str, ...], str]:
+    """The location and reason of pydantic's first error, the reason saying how many more
+    there are."""
+    errors = exc.errors()
+    reason = pydantic_reason(errors[0])
+    if len(errors) > 1:
+        reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+    return tuple(errors[0]["loc"]), reason
+
+
 def parse_questionnaire(data: object, source: str | Path = "<memory>") -> Questionnaire:
     """Validate already-parsed YAML/JSON ``data``; errors name ``source``.
 
@@ -169,12 +179,8 @@ def parse_questionnaire(data: object, source: str | Path = "<memory>") -> Questi
     try:
         q = Questionnaire.model_validate(data)
     except ValidationError as exc:
-        errors = exc.errors()
-        first = errors[0]
-        reason = pydantic_reason(first)
-        if len(errors) > 1:
-            reason += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
-        raise QuestionnaireError(source, format_loc(first["loc"]), reason) from None
+        loc, reason = first_error(exc)
+        raise QuestionnaireError(source, format_loc(loc), reason) from None
     try:
         check(q)
     except Problem as problem:
