@@ -171,15 +171,15 @@ def main() -> None:
             rows.append((label, path, *time_page(admin, path, runs)))
         # the public pages read a release snapshot: release the city's newest wave first
         with app.app_context():
+            from survey.dashboard.estimates import Settings
             from survey.public import service as public
-            from survey.public.cli import settings
 
             session = get_session()
             wave = args.end_wave
             if public.latest(session, city.id, wave) is None:
                 t0 = time.perf_counter()
-                plan = public.preview(session, settings(), app.extensions["manyi.questionnaires"],
-                                      city.code, wave)
+                plan = public.preview(session, Settings.of(app.config),
+                                      app.extensions["manyi.questionnaires"], city.code, wave)
                 public.release(session, plan, note="", actor="bench", user_id=None)
                 session.commit()
                 print(f"release of {city.code} {wave}: {time.perf_counter() - t0:.1f} s "

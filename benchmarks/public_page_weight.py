@@ -20,9 +20,9 @@ from pathlib import Path
 from survey import create_app
 from survey.core.db import get_session
 from survey.core.migrate import upgrade
+from survey.dashboard.estimates import Settings
 from survey.demo.data import load_demo
 from survey.public import service
-from survey.public.cli import settings
 
 LIMIT = 30 * 1024
 REF = re.compile(r'(?:href|src|action)="([^"]+)"')
@@ -40,7 +40,7 @@ def main() -> int:
             session = get_session()
             qs = app.extensions["manyi.questionnaires"]
             load_demo(session, qs, cities=2, responses=4000, seed=1, end_wave="2026Q4")
-            plan = service.preview(session, settings(), qs, "hangzhou", "2026Q4")
+            plan = service.preview(session, Settings.of(app.config), qs, "hangzhou", "2026Q4")
             service.release(session, plan, note="", actor="bench", user_id=None)
             session.commit()
         client = app.test_client()

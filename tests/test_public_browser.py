@@ -35,12 +35,12 @@ def public_server(app):  # type: ignore[no-untyped-def]  # noqa: F811
     black, _red = _plant_extremes(app)
     with app.app_context():
         from survey.core.db import get_session
+        from survey.dashboard.estimates import Settings
         from survey.public import service
-        from survey.public.cli import settings
 
         session = get_session()
-        plan = service.preview(session, settings(), app.extensions["manyi.questionnaires"],
-                               "hangzhou", "2026Q4")
+        plan = service.preview(session, Settings.of(app.config),
+                               app.extensions["manyi.questionnaires"], "hangzhou", "2026Q4")
         service.release(session, plan, note="", actor="test", user_id=None)
         session.commit()
     admin = app.test_client()

@@ -284,6 +284,11 @@ class Settings:
     single_psu: SinglePsu
     min_cell: int
 
+    @classmethod
+    def of(cls, config: Mapping[str, Any]) -> Settings:
+        """The estimation settings of an app (``SINGLE_PSU``, ``MIN_CELL_SIZE``)."""
+        return cls(config["SINGLE_PSU"], config["MIN_CELL_SIZE"])
+
 
 def _measures() -> dict[str, SQLColumnExpression[Any]]:
     return {OVERALL: Response.overall_score, SATISFIED: Response.satisfied}

@@ -67,7 +67,7 @@ def _bad_filter(exc: BadFilter) -> ResponseReturnValue:
 # --------------------------------------------------------------------------- helpers
 
 def _settings() -> estimates.Settings:
-    return estimates.Settings(current_app.config["SINGLE_PSU"], current_app.config["MIN_CELL_SIZE"])
+    return estimates.Settings.of(current_app.config)
 
 
 def _questionnaires() -> dict[str, Any]:

@@ -53,7 +53,7 @@ def score(rules_file: Path, period: str, as_of: str | None, fmt: str) -> None:
                              list(current_app.extensions["manyi.questionnaires"]))
     except RuleError as exc:
         fail(str(exc))
-    settings = Settings(current_app.config["SINGLE_PSU"], current_app.config["MIN_CELL_SIZE"])
+    settings = Settings.of(current_app.config)
     result = service.evaluate(session, rules, period, settings=settings, today=today)
     rows = result.rows()
     if fmt == "json":

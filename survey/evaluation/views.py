@@ -60,7 +60,7 @@ def _bad_rules(exc: RuleError) -> ResponseReturnValue:
 
 
 def _settings() -> Settings:
-    return Settings(current_app.config["SINGLE_PSU"], current_app.config["MIN_CELL_SIZE"])
+    return Settings.of(current_app.config)
 
 
 def _rules() -> tuple[str, Rules]:

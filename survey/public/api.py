@@ -20,15 +20,16 @@ csrf.exempt(bp)
 def releases() -> ResponseReturnValue:
     session = get_session()
     codes = {c.id: c.code for c in session.scalars(select(City))}
+    rows = service.releases(session)
+    newest = service.newest(rows)
     out = []
-    for r in service.releases(session):
+    for r in rows:
         city = codes[r.city_id]
-        latest = service.latest(session, r.city_id, r.wave)
         out.append({
             "city": city, "wave": r.wave, "number": r.number,
             "released_at": r.released_at.isoformat(), "questionnaires": r.questionnaires,
             "note": r.note, "sha256": r.digest,
-            "latest": latest is not None and latest.id == r.id,
+            "latest": newest[(r.city_id, r.wave)].id == r.id,
             "csv": url_for("public.data_release_file", city=city, wave=r.wave,
                            number=r.number, ext="csv"),
             "json": url_for("public.data_release_file", city=city, wave=r.wave,

@@ -15,11 +15,6 @@ from survey.dashboard import estimates
 from survey.public import service
 
 
-def settings() -> estimates.Settings:
-    return estimates.Settings(current_app.config["SINGLE_PSU"],
-                              current_app.config["MIN_CELL_SIZE"])
-
-
 @click.command("release")
 @click.option("--city", required=True, help="City code, e.g. hangzhou")
 @click.option("--wave", required=True, help="Wave, e.g. 2026Q4")
@@ -34,8 +29,9 @@ def release_command(city: str, wave: str, questionnaire: str | None, note: str,
     """Publish CITY's figures of WAVE as its next numbered release (a frozen snapshot)."""
     session = get_session()
     try:
-        plan = service.preview(session, settings(), current_app.extensions["manyi.questionnaires"],
-                               city, wave, questionnaire)
+        plan = service.preview(session, estimates.Settings.of(current_app.config),
+                               current_app.extensions["manyi.questionnaires"], city, wave,
+                               questionnaire)
         for qid, figures in plan.snapshot["questionnaires"].items():
             cells = [figures["index"], figures["rate"], *figures["dimensions"],
                      *figures["districts"], *figures["sites"]]

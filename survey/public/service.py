@@ -104,6 +104,16 @@ def released_waves(session: Session, city_id: int) -> list[str]:
                                   .group_by(Release.wave)))
 
 
+def newest(rows: Sequence[Release]) -> dict[tuple[int, str], Release]:
+    """The latest release of each (city, wave) among ``rows`` (no query)."""
+    out: dict[tuple[int, str], Release] = {}
+    for r in rows:
+        key = (r.city_id, r.wave)
+        if key not in out or r.number > out[key].number:
+            out[key] = r
+    return out
+
+
 def _previous_wave_release(session: Session, city_id: int, wave: str) -> Release | None:
     earlier = [w for w in released_waves(session, city_id) if w < wave]
     return latest(session, city_id, earlier[-1]) if earlier else None
@@ -166,8 +176,8 @@ def release(session: Session, plan: Plan, *, note: str, actor: str,
                           city=plan.city.code, wave=plan.wave, n=plan.number, m=plan.number - 1)
     if len(note) > 2000:
         raise PublicError(N_("note: at most 2,000 characters"))
-    if latest(session, plan.city.id, plan.wave) is not None and \
-            latest(session, plan.city.id, plan.wave).number != plan.number - 1:  # type: ignore[union-attr]
+    current = latest(session, plan.city.id, plan.wave)
+    if (current.number if current else 0) != plan.number - 1:
         raise PublicError(N_("%(city)s %(wave)s: another release was made meanwhile; preview "
                              "again"), city=plan.city.code, wave=plan.wave)
     row = Release(city_id=plan.city.id, wave=plan.wave, number=plan.number,

@@ -47,9 +47,9 @@ from survey.core.db import get_session
 from survey.core.i18n import N_, current_lang, localized
 from survey.core.models import City, ListEntry, Release, Role
 from survey.core.security import require_role
+from survey.dashboard.estimates import Settings
 from survey.public import reliability, service
 from survey.public import snapshot as snap
-from survey.public.cli import settings
 
 bp = Blueprint("public", __name__, url_prefix="/public")
 
@@ -101,40 +101,44 @@ def list_event(kind: str) -> str:
             "removed": _("removed after rectification")}.get(kind, kind)
 
 
-def _release_for(city: City, wave: str | None) -> tuple[Release | None, list[str]]:
-    session = get_session()
-    waves = service.released_waves(session, city.id)
+def _releases_of(city: City) -> dict[str, Release]:
+    """The latest release of each released wave of ``city``, oldest wave first (one query)."""
+    by_key = service.newest(service.releases(get_session(), city.id))
+    return {w: r for (_c, w), r in sorted(by_key.items(), key=lambda kv: kv[0][1])}
+
+
+def _release_for(city: City, wave: str | None,
+                 latest: Mapping[str, Release] | None = None) -> tuple[Release | None, list[str]]:
+    latest = _releases_of(city) if latest is None else latest
+    waves = list(latest)
     if wave is None:
         wave = waves[-1] if waves else None
-    elif wave not in waves:
+    elif wave not in latest:
         abort(404)
-    return (service.latest(session, city.id, wave) if wave else None), waves
+    return (latest[wave] if wave else None), waves
 
 
 @bp.route("")
 def index() -> ResponseReturnValue:
     session = get_session()
     cities = list(session.scalars(select(City).order_by(City.code)))
-    latest = {}
-    for c in cities:
-        waves = service.released_waves(session, c.id)
-        if waves:
-            latest[c.id] = service.latest(session, c.id, waves[-1])
+    latest: dict[int, Release] = {}
+    for (city_id, _wave), r in sorted(service.newest(service.releases(session)).items(),
+                                      key=lambda kv: kv[0][1]):
+        latest[city_id] = r  # the newest wave last: it stays
     return render_template("public/index.html", cities=cities, latest=latest, **_context())
 
 
 @bp.route("/<city>")
 def city_page(city: str) -> ResponseReturnValue:
     c = _city(city)
-    rel, waves = _release_for(c, request.args.get("wave"))
     session = get_session()
-    trend: dict[str, dict[str, Any]] = {}
-    for w in waves:
-        r = service.latest(session, c.id, w)
-        if r is not None:
-            trend[w] = r.snapshot["questionnaires"]
-    history = ([r for r in service.releases(session, c.id) if r.wave == rel.wave]
-               if rel else [])
+    every = service.releases(session, c.id)
+    latest = {w: r for (_c, w), r in sorted(service.newest(every).items(),
+                                             key=lambda kv: kv[0][1])}
+    rel, waves = _release_for(c, request.args.get("wave"), latest)
+    trend = {w: r.snapshot["questionnaires"] for w, r in latest.items()}
+    history = [r for r in every if rel is not None and r.wave == rel.wave]
     return render_template("public/city.html", city=c, rel=rel, waves=waves, trend=trend,
                            history=history, **_context())
 
@@ -154,7 +158,8 @@ def questionnaire_page(city: str, questionnaire: str) -> ResponseReturnValue:
 def methodology() -> ResponseReturnValue:
     qs = current_app.extensions["manyi.questionnaires"]
     return render_template("public/methodology.html", qs=list(qs.values()),
-                           settings=settings(), rules=reliability, **_context())
+                           settings=Settings.of(current_app.config), rules=reliability,
+                           **_context())
 
 
 # --------------------------------------------------------------------------- lists
@@ -303,8 +308,8 @@ def admin_releases() -> ResponseReturnValue:
     plan, error, done = None, None, None
     if request.method == "POST" or form["city"]:
         try:
-            plan = service.preview(session, settings(), qs, form["city"], form["wave"],
-                                   form["questionnaire"] or None)
+            plan = service.preview(session, Settings.of(current_app.config), qs, form["city"],
+                                   form["wave"], form["questionnaire"] or None)
         except service.PublicError as exc:
             error = exc.text(current_lang())
     if request.method == "POST" and plan is not None and request.form.get("action") == "release":
